@@ -1,0 +1,68 @@
+"""The facts about one message that the core decides on.
+
+`MessageFacts` is plain data parsed from headers (see `headers.parse_facts`); the core never
+sees raw bytes, and the shell never decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One mailbox: a display name (may be empty) and a lower-cased addr-spec."""
+
+    name: str
+    email: str
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2]
+
+    @property
+    def local_part(self) -> str:
+        return self.email.rpartition("@")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """What the core needs to know about a message, and nothing it must not see (no body)."""
+
+    mailbox: str
+    folder: str
+    uid: int
+    message_id: str
+    received_at: datetime  # IMAP INTERNALDATE, aware
+    sender: Address | None  # From (first)
+    return_path: str | None  # envelope sender; "" means the null path <>
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
+    resent_to: tuple[Address, ...] = ()
+    resent_cc: tuple[Address, ...] = ()
+    reply_to: tuple[Address, ...] = ()
+    subject: str = ""
+    date: datetime | None = None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    auto_submitted: tuple[str, ...] = ()
+    precedence: str = ""
+    list_headers: tuple[str, ...] = ()  # names of List-* headers present
+    auto_response_suppress: tuple[str, ...] = ()
+    x_loop: tuple[str, ...] = ()
+    content_type: str = "text/plain"
+    report_type: str = ""  # the report-type parameter of multipart/report
+    flags: frozenset[str] = field(default_factory=frozenset)
+    our_marker: str = ""  # value of our X-Boundary-Mail header, if present
+    size: int = 0
+
+    @property
+    def recipients(self) -> tuple[Address, ...]:
+        """Every explicit recipient (To, Cc, Resent-To, Resent-Cc), for RFC 5230 §4.5."""
+        return self.to + self.cc + self.resent_to + self.resent_cc
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Message-IDs this message answers or follows."""
+        return self.in_reply_to + tuple(r for r in self.references if r not in self.in_reply_to)
