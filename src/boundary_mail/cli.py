@@ -1,0 +1,186 @@
+"""The `boundary-mail` command line.
+
+Parsing is separate from running, heavy imports happen inside the subcommands (so `--help`
+and `check-config` are instant), and one place turns exceptions into a short paragraph that
+ends in the fix. Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from boundary_mail import __version__
+from boundary_mail.config import default_config_path, load_config
+from boundary_mail.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from boundary_mail.config import Config
+    from boundary_mail.window import WindowReport
+
+log = logging.getLogger("boundary_mail")
+
+
+def _now(value: str | None, config: Config) -> datetime:
+    """`--now` as an aware instant; a naive value is read in the configured time zone."""
+    if value is None:
+        return datetime.now(UTC)  # noqa: TID251 - the CLI is where the clock is read
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"--now {value!r} is not an ISO date-time; write e.g. 2026-11-23T10:00"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=config.tz)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="boundary-mail",
+        description="An email assistant that enforces communication boundaries.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config", metavar="FILE", default=None,
+        help="configuration file (default: $BOUNDARY_MAIL_CONFIG, else "
+        "/etc/boundary-mail/boundary-mail.toml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("check-config", help="validate the configuration and exit")
+    sub.add_parser("run", help="run the daemon: check windows, urgent scan and digest")
+    poll = sub.add_parser("poll", help="run one check window now")
+    poll.add_argument(
+        "--now", metavar="ISO", help="pretend it is this time (e.g. 2026-11-23T10:00)"
+    )
+    poll.add_argument("--dry-run", action="store_true",
+                      help="show every decision and reply text; send and record nothing")
+    sub.add_parser("status", help="show what is open and what is queued")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    path = args.config or default_config_path()
+    try:
+        config = load_config(path)
+        if args.command == "check-config":
+            return _check_config(config, path)
+        if args.command == "poll":
+            return asyncio.run(_poll(config, args.now, dry_run=args.dry_run))
+        if args.command == "status":
+            return _status(config)
+        if args.command == "run":
+            from boundary_mail.daemon import run_daemon
+
+            return run_daemon(path, config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _check_config(config: Config, path: str) -> int:
+    from boundary_mail.templates import environment
+
+    env = environment(config.templates_dir, config.locale)
+    for name in ("auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2"):
+        env.get_template(name)  # syntax errors in a user's template surface here
+    print(
+        f"{path}: OK — {len(config.mailboxes)} mailbox(es), {len(config.team.members)} team"
+        f" member(s), {len(config.clients)} client(s), time zone {config.timezone}"
+    )
+    return 0
+
+
+async def _poll(config: Config, now_arg: str | None, *, dry_run: bool) -> int:
+    from boundary_mail.store import Store
+    from boundary_mail.window import Window
+
+    now = _now(now_arg, config)
+    store = Store(config.state_file)
+    try:
+        report = await Window(config, store).run(now, dry_run=dry_run)
+    finally:
+        store.close()
+    print(format_report(report, config, dry_run=dry_run))
+    return 0 if report.ok else 1
+
+
+def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str:
+    """What a window did (or, with --dry-run, would do), for a person to read."""
+    from boundary_mail.templates import format_when
+
+    tz = config.tz
+    lines = [
+        f"check window at {report.now.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+        + (" (dry run: nothing sent or recorded)" if dry_run else ""),
+        f"  fetched {report.fetched}, new {len(report.plans)}, baseline {report.baseline},"
+        f" skipped {len(report.skipped)}",
+    ]
+    for plan in report.plans:
+        facts = plan.facts
+        sender = facts.sender.email if facts.sender else facts.return_path or "?"
+        lines.append(
+            f"  [{facts.mailbox}] {facts.received_at.astimezone(tz):%a %H:%M} from {sender}"
+            f" → {plan.match.owner} ({plan.match.how})"
+        )
+        verdict = "auto-reply" if plan.reply.reply else f"no reply ({plan.reply.rule})"
+        lines.append(f"      {verdict}: {plan.reply.reason}")
+        lines.append(
+            f"      read {format_when(plan.promise.read_at.astimezone(tz), config.locale)};"
+            f" answer by {format_when(plan.promise.answer_by.astimezone(tz), config.locale)}"
+        )
+    for mailbox, uid, reason in report.skipped:
+        lines.append(f"  [{mailbox}] uid {uid} skipped: {reason}")
+    if dry_run:
+        for out in report.outgoing:
+            lines.append(f"  --- would send ({out.kind}) to {', '.join(out.recipients)} ---")
+            lines.append(_indent(out.message.as_string()))
+    else:
+        lines.append(f"  queued {report.queued}, sent {report.sent}, failed {report.failed}")
+    for error in report.errors:
+        lines.append(f"  error: {error}")
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("      " + line for line in text.splitlines())
+
+
+def _status(config: Config) -> int:
+    from boundary_mail.store import Store
+
+    store = Store(config.state_file)
+    try:
+        pending = store.pending_actions()
+        failed = [a for a in store.actions() if a.status == "failed"]
+        print(f"state: {config.state_file} (schema {store.schema_version})")
+        print(f"messages seen: {store.message_count()}  (decided {store.message_count('decided')},"
+              f" baseline {store.message_count('baseline')}, skipped {len(store.skipped())})")
+        print(f"queued to send: {len(pending)}")
+        for action in pending:
+            print(f"  {action.kind} to {', '.join(action.recipients)} (attempts {action.attempts}"
+                  + (f", last error: {action.last_error}" if action.last_error else "") + ")")
+        if failed:
+            print(f"refused for good: {len(failed)}")
+            for action in failed:
+                print(f"  {action.kind} to {', '.join(action.recipients)}: {action.last_error}")
+    finally:
+        store.close()
+    return 0

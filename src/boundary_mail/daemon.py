@@ -1,0 +1,129 @@
+"""The long-running service: APScheduler jobs for the check windows, signals, systemd notify.
+
+Windows are cron jobs in the configured time zone on the configured weekdays; a job that fires
+on a public holiday logs that and does nothing. SIGTERM/SIGINT stop after the running window;
+SIGHUP reloads the configuration and keeps the old one if the new one is invalid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from boundary_mail.calendar import BusinessCalendar
+from boundary_mail.config import Config, load_config
+from boundary_mail.errors import ConfigError
+from boundary_mail.store import Store
+from boundary_mail.window import Window
+
+log = logging.getLogger(__name__)
+
+
+def sd_notify(state: str) -> bool:
+    """Send one systemd notify message if NOTIFY_SOCKET is set; never fails the daemon."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+    except OSError as exc:
+        log.warning("systemd notify failed: %s", exc)
+        return False
+    return True
+
+
+def _cron_days(config: Config) -> str:
+    return ",".join(config.schedule.workdays)
+
+
+class Daemon:
+    def __init__(self, path: str, config: Config) -> None:
+        self.path = path
+        self.config = config
+        self.scheduler = AsyncIOScheduler(timezone=config.tz)
+        self.stopping = asyncio.Event()
+        self.lock = asyncio.Lock()  # one window at a time, whatever fires
+
+    def schedule(self) -> None:
+        self.scheduler.remove_all_jobs()
+        days = _cron_days(self.config)
+        for window in self.config.schedule.check_windows:
+            self.scheduler.add_job(
+                self.window_job,
+                CronTrigger(day_of_week=days, hour=window.hour, minute=window.minute,
+                            timezone=self.config.tz),
+                id=f"window-{window:%H%M}", name=f"check window {window:%H:%M}",
+                misfire_grace_time=3600, coalesce=True, max_instances=1,
+            )
+        watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+        if watchdog_usec:
+            self.scheduler.add_job(
+                sd_notify, "interval", seconds=max(watchdog_usec / 2e6, 1), args=["WATCHDOG=1"],
+                id="watchdog", name="systemd watchdog",
+            )
+        for job in self.scheduler.get_jobs():
+            log.info("scheduled %s; next run %s", job.name, getattr(job, "next_run_time", None))
+
+    async def window_job(self) -> None:
+        now = datetime.now(UTC)  # noqa: TID251 - the daemon is where the clock is read
+        calendar = BusinessCalendar.from_config(self.config.schedule, self.config.tz)
+        if not calendar.is_business_day(now.astimezone(self.config.tz).date()):
+            log.info("check window skipped: %s is a public holiday", now.date())
+            return
+        async with self.lock:
+            log.info("check window starting")
+            sd_notify("STATUS=check window running")
+            store = Store(self.config.state_file)
+            try:
+                report = await Window(self.config, store).run(now)
+            except Exception:  # one failed window must never stop the daemon
+                log.exception("check window failed; the daemon keeps running")
+                sd_notify("STATUS=last check window failed; see the log")
+                return
+            finally:
+                store.close()
+            sd_notify(
+                f"STATUS=last window {now:%H:%M}Z: {len(report.plans)} new,"
+                f" {report.sent} sent, {len(report.errors)} error(s)"
+            )
+
+    def reload(self) -> None:
+        try:
+            config = load_config(self.path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return
+        self.config = config
+        self.schedule()
+        log.info("configuration reloaded from %s", self.path)
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.schedule()
+        self.scheduler.start()
+        sd_notify("READY=1\nSTATUS=waiting for the next check window")
+        log.info("boundary-mail running with %s", self.path)
+        await self.stopping.wait()
+        log.info("stopping")
+        sd_notify("STOPPING=1")
+        async with self.lock:  # let a running window finish its transaction
+            self.scheduler.shutdown(wait=False)
+        return 0
+
+
+def run_daemon(path: str, config: Config) -> int:
+    return asyncio.run(Daemon(path, config).serve())

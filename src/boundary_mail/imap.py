@@ -1,0 +1,203 @@
+"""IMAP access with imapclient: connect securely, and fetch only what is new.
+
+imapclient is blocking; callers run these functions in a worker thread (`asyncio.to_thread`).
+Per folder we keep UIDVALIDITY and the highest UID seen, and fetch the header fields the core
+needs for UIDs above it, in bounded UID ranges, so a window costs in proportion to new mail,
+not to the mailbox size. The assistant never deletes or expunges; it only reads and, for
+routing, sets a keyword.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from boundary_mail.config import MailboxConfig
+from boundary_mail.errors import MailboxUnavailable
+from boundary_mail.headers import FETCHED_HEADERS
+
+log = logging.getLogger(__name__)
+
+BATCH_UIDS = 2000  # UIDs per FETCH range: bounded memory and command length at any size
+_HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(h.upper() for h in FETCHED_HEADERS))
+_ID_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """A verifying TLS context: system trust store, or only the configured CA file."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMessage:
+    uid: int
+    header_block: bytes
+    received_at: datetime
+    flags: tuple[str, ...]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+def _where(mailbox: MailboxConfig) -> str:
+    return f"mailbox {mailbox.name!r} ({mailbox.host}:{mailbox.port})"
+
+
+def connect(mailbox: MailboxConfig, password: str | None) -> imapclient.IMAPClient:
+    """Open an authenticated connection, or raise MailboxUnavailable with the fix."""
+    ca = str(mailbox.ca_file) if mailbox.ca_file else None
+    context = tls_context(ca)
+    try:
+        if mailbox.security == "tls":
+            client = imapclient.IMAPClient(
+                mailbox.host, port=mailbox.port, ssl=True, ssl_context=context,
+                timeout=mailbox.timeout_seconds,
+            )
+        else:
+            client = imapclient.IMAPClient(
+                mailbox.host, port=mailbox.port, ssl=False, timeout=mailbox.timeout_seconds
+            )
+            if mailbox.security == "starttls":
+                client.starttls(context)
+    except ssl.SSLCertVerificationError as exc:
+        raise MailboxUnavailable(
+            f"{_where(mailbox)}: the server's TLS certificate is not trusted"
+            f" ({exc.verify_message}); set ca_file to the CA that signed it, or fix the"
+            " server's certificate"
+        ) from None
+    except ssl.SSLError as exc:
+        raise MailboxUnavailable(
+            f"{_where(mailbox)}: TLS failed ({exc.reason}); check port and security"
+            " (\"tls\" for implicit TLS such as 993, \"starttls\" for 143)"
+        ) from None
+    except (TimeoutError, OSError, IMAPClientError) as exc:
+        raise MailboxUnavailable(
+            f"{_where(mailbox)}: cannot connect ({type(exc).__name__}: {exc});"
+            " check host, port and that the server is up"
+        ) from None
+    if mailbox.username:
+        try:
+            client.login(mailbox.username, password or "")
+        except LoginError:
+            _quietly_logout(client)
+            raise MailboxUnavailable(
+                f"{_where(mailbox)}: login as {mailbox.username!r} was refused;"
+                " check the username and the password source"
+            ) from None
+        except (OSError, IMAPClientError) as exc:
+            _quietly_logout(client)
+            raise MailboxUnavailable(
+                f"{_where(mailbox)}: login failed ({type(exc).__name__}); try again later"
+            ) from None
+    return client
+
+
+def _quietly_logout(client: imapclient.IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # the connection is already gone; nothing to tidy up
+        log.debug("logout after failure failed", exc_info=True)
+
+
+def select(client: imapclient.IMAPClient, folder: str, *, readonly: bool = True) -> FolderStatus:
+    info: dict[bytes, Any] = client.select_folder(folder, readonly=readonly)
+    return FolderStatus(
+        uidvalidity=int(info[b"UIDVALIDITY"]),
+        uidnext=int(info.get(b"UIDNEXT", 0)),
+        exists=int(info.get(b"EXISTS", 0)),
+    )
+
+
+def _body(data: dict[bytes, Any]) -> bytes:
+    for key, value in data.items():
+        if key.startswith(b"BODY[") and isinstance(value, bytes):
+            return value
+    return b""
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        # imapclient gives naive local time unless normalise_times is off; we turn it off.
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(0, UTC)
+
+
+def _uid_ranges(first: int, last: int) -> Iterator[tuple[int, int]]:
+    for lo in range(first, last + 1, BATCH_UIDS):
+        yield lo, min(lo + BATCH_UIDS - 1, last)
+
+
+def fetch_new(
+    client: imapclient.IMAPClient, status: FolderStatus, after_uid: int
+) -> Iterator[list[FetchedMessage]]:
+    """Yield batches of messages with UID > after_uid, header fields only.
+
+    Ranges run up to UIDNEXT-1 as seen at SELECT; mail arriving meanwhile waits for the next
+    window. `UID FETCH n:*` answers with the highest UID even when n is beyond it, so every
+    answer is filtered by UID.
+    """
+    client.normalise_times = False
+    top = status.uidnext - 1 if status.uidnext else None
+    if top is None:
+        found = client.search(["UID", f"{after_uid + 1}:*"])
+        top = max((u for u in found if u > after_uid), default=after_uid)
+    for lo, hi in _uid_ranges(after_uid + 1, top):
+        data = client.fetch(f"{lo}:{hi}", [_HEADER_ITEM, "INTERNALDATE", "FLAGS", "RFC822.SIZE"])
+        batch = [
+            FetchedMessage(
+                uid=uid,
+                header_block=_body(item),
+                received_at=_aware(item.get(b"INTERNALDATE")),
+                flags=tuple(_flag(f) for f in item.get(b"FLAGS", ())),
+                size=int(item.get(b"RFC822.SIZE", 0)),
+            )
+            for uid, item in sorted(data.items())
+            if lo <= uid <= hi and uid > after_uid
+        ]
+        if batch:
+            yield batch
+
+
+def fetch_message_ids(client: imapclient.IMAPClient, status: FolderStatus) -> dict[int, bytes]:
+    """Message-ID header blocks of every message, for re-baselining after a UIDVALIDITY change."""
+    out: dict[int, bytes] = {}
+    top = max(status.uidnext - 1, 0)
+    if not status.uidnext:
+        top = max(client.search(["ALL"]) or [0])
+    for lo, hi in _uid_ranges(1, top):
+        for uid, item in client.fetch(f"{lo}:{hi}", [_ID_ITEM]).items():
+            if lo <= uid <= hi:
+                out[uid] = _body(item)
+    return out
+
+
+def _flag(value: Any) -> str:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+
+
+def set_keyword(client: imapclient.IMAPClient, folder: str, uid: int, keyword: str) -> None:
+    """Add a keyword (e.g. $Routed) to one message; never removes or expunges anything."""
+    client.select_folder(folder, readonly=False)
+    client.add_flags([uid], [keyword], silent=True)
+
+
+def list_separator(client: imapclient.IMAPClient) -> str:
+    """The hierarchy separator, from LIST "" "" (never assume '/')."""
+    for _flags, delimiter, _name in client.list_folders("", ""):
+        if delimiter:
+            return delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter)
+    return "/"

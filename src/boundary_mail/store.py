@@ -1,0 +1,389 @@
+"""The state file: one SQLite database (WAL), all SQL of the project in this module.
+
+What the core decided and the mail it will send are written in one transaction together with
+the folder's new high-water mark, before anything is sent. A crash therefore either loses the
+whole batch (it is fetched and decided again) or keeps all of it (the sender drains it later).
+The file is created 0600 in a 0700 directory; it never holds a password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from boundary_mail.errors import UserError
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE folders (
+        mailbox TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        last_uid INTEGER NOT NULL,
+        synced_at TEXT NOT NULL,
+        PRIMARY KEY (mailbox, folder)
+    );
+    CREATE TABLE messages (
+        mailbox TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        received_at TEXT NOT NULL,
+        sender TEXT,
+        subject TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,          -- baseline | decided | skipped
+        rule TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (mailbox, folder, message_id)
+    );
+    CREATE INDEX messages_by_id ON messages (message_id);
+    CREATE TABLE skipped (
+        mailbox TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (mailbox, folder, uid)
+    );
+    CREATE TABLE actions (
+        id INTEGER PRIMARY KEY,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,            -- auto_reply | first_contact | contact_note | ...
+        source_message_id TEXT NOT NULL,
+        envelope_from TEXT NOT NULL,
+        recipients TEXT NOT NULL,      -- JSON list
+        outgoing_message_id TEXT NOT NULL UNIQUE,
+        raw BLOB NOT NULL,
+        on_sent TEXT NOT NULL DEFAULT '{}',  -- JSON: bookkeeping done once the send succeeded
+        status TEXT NOT NULL DEFAULT 'pending',  -- pending | sent | failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX actions_pending ON actions (status) WHERE status = 'pending';
+    CREATE TABLE replies (
+        sender TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        last_sent_at TEXT NOT NULL,
+        PRIMARY KEY (sender, kind)
+    );
+    CREATE TABLE contacts (
+        address TEXT PRIMARY KEY,
+        first_seen_at TEXT NOT NULL,
+        welcomed_at TEXT
+    );
+    """,
+}
+
+
+class StateError(UserError):
+    """The state file cannot be used as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class FolderState:
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAction:
+    id: int
+    kind: str
+    dedupe_key: str
+    source_message_id: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    outgoing_message_id: str
+    raw: bytes
+    on_sent: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _from_iso(s: str) -> datetime:
+    return datetime.fromisoformat(s)
+
+
+class Store:
+    """All reads and writes of the state file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Create the file 0600 before SQLite opens it, so no other user can ever read it.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"{path}: cannot open the state file ({exc}); move it aside to start afresh"
+            ) from None
+        self._db.row_factory = sqlite3.Row
+        self._depth = 0
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- schema -------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self._db.execute("SELECT version FROM schema_version").fetchone()
+        current = row[0] if row else 0
+        if current > SCHEMA_VERSION:
+            raise StateError(
+                f"{self.path}: the state file has schema version {current}, newer than this"
+                f" boundary-mail understands ({SCHEMA_VERSION}); upgrade boundary-mail"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute("DELETE FROM schema_version")
+                self._db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("SELECT version FROM schema_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One explicit transaction; nested use joins the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # -- folders ------------------------------------------------------------------------
+    def folder_state(self, mailbox: str, folder: str) -> FolderState | None:
+        row = self._db.execute(
+            "SELECT uidvalidity, last_uid FROM folders WHERE mailbox = ? AND folder = ?",
+            (mailbox, folder),
+        ).fetchone()
+        return FolderState(row[0], row[1]) if row else None
+
+    def set_folder_state(
+        self, mailbox: str, folder: str, state: FolderState, now: datetime
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO folders VALUES (?, ?, ?, ?, ?) ON CONFLICT (mailbox, folder) DO UPDATE"
+            " SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,"
+            " synced_at = excluded.synced_at",
+            (mailbox, folder, state.uidvalidity, state.last_uid, _iso(now)),
+        )
+
+    # -- messages -----------------------------------------------------------------------
+    def known_message_ids(self, mailbox: str, folder: str, ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))  # placeholders only; values are bound
+            query = f"SELECT message_id FROM messages WHERE mailbox = ? AND folder = ? AND message_id IN ({marks})"  # noqa: E501, S608
+            found.update(r[0] for r in self._db.execute(query, (mailbox, folder, *chunk)))
+        return found
+
+    def record_message(
+        self,
+        *,
+        mailbox: str,
+        folder: str,
+        message_id: str,
+        uid: int,
+        received_at: datetime,
+        sender: str | None,
+        subject: str,
+        status: str,
+        rule: str = "",
+        reason: str = "",
+        now: datetime,
+    ) -> bool:
+        """Remember a message; False if this folder already had one with the same Message-ID."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (mailbox, folder, message_id, uid, _iso(received_at), sender, subject, status,
+             rule, reason, _iso(now)),
+        )
+        return cursor.rowcount == 1
+
+    def update_uid(self, mailbox: str, folder: str, message_id: str, uid: int) -> None:
+        self._db.execute(
+            "UPDATE messages SET uid = ? WHERE mailbox = ? AND folder = ? AND message_id = ?",
+            (uid, mailbox, folder, message_id),
+        )
+
+    def record_skip(
+        self, *, mailbox: str, folder: str, uid: int, reason: str, now: datetime
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?, ?)",
+            (mailbox, folder, uid, reason, _iso(now)),
+        )
+
+    def message_count(self, status: str | None = None) -> int:
+        if status is None:
+            return int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        return int(
+            self._db.execute("SELECT count(*) FROM messages WHERE status = ?", (status,))
+            .fetchone()[0]
+        )
+
+    def skipped(self) -> list[sqlite3.Row]:
+        return list(self._db.execute("SELECT * FROM skipped ORDER BY recorded_at, uid"))
+
+    def decisions(self) -> list[sqlite3.Row]:
+        return list(
+            self._db.execute(
+                "SELECT * FROM messages WHERE status = 'decided' ORDER BY received_at"
+            )
+        )
+
+    # -- actions ------------------------------------------------------------------------
+    def add_action(
+        self,
+        *,
+        dedupe_key: str,
+        kind: str,
+        source_message_id: str,
+        envelope_from: str,
+        recipients: Iterable[str],
+        outgoing_message_id: str,
+        raw: bytes,
+        on_sent: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        """Queue one outgoing message; False when the same action was queued before."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO actions (dedupe_key, kind, source_message_id, envelope_from,"
+            " recipients, outgoing_message_id, raw, on_sent, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (dedupe_key, kind, source_message_id, envelope_from, json.dumps(list(recipients)),
+             outgoing_message_id, raw, json.dumps(on_sent), _iso(now)),
+        )
+        return cursor.rowcount == 1
+
+    def has_action(self, dedupe_key: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM actions WHERE dedupe_key = ?", (dedupe_key,))
+        return row.fetchone() is not None
+
+    def _action(self, row: sqlite3.Row) -> StoredAction:
+        return StoredAction(
+            id=row["id"],
+            kind=row["kind"],
+            dedupe_key=row["dedupe_key"],
+            source_message_id=row["source_message_id"],
+            envelope_from=row["envelope_from"],
+            recipients=tuple(json.loads(row["recipients"])),
+            outgoing_message_id=row["outgoing_message_id"],
+            raw=bytes(row["raw"]),
+            on_sent=json.loads(row["on_sent"]),
+            status=row["status"],
+            attempts=row["attempts"],
+            last_error=row["last_error"],
+            created_at=_from_iso(row["created_at"]),
+        )
+
+    def pending_actions(self) -> list[StoredAction]:
+        rows = self._db.execute("SELECT * FROM actions WHERE status = 'pending' ORDER BY id")
+        return [self._action(r) for r in rows]
+
+    def actions(self, kind: str | None = None) -> list[StoredAction]:
+        if kind is None:
+            rows = self._db.execute("SELECT * FROM actions ORDER BY id")
+        else:
+            rows = self._db.execute("SELECT * FROM actions WHERE kind = ? ORDER BY id", (kind,))
+        return [self._action(r) for r in rows]
+
+    def mark_sent(self, action: StoredAction, now: datetime) -> None:
+        """Record a successful send and its bookkeeping (the reply rate limit) atomically."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE actions SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+                " last_error = '' WHERE id = ?",
+                (_iso(now), action.id),
+            )
+            reply = action.on_sent.get("reply")
+            if reply:
+                self._db.execute(
+                    "INSERT INTO replies VALUES (?, ?, ?) ON CONFLICT (sender, kind) DO UPDATE"
+                    " SET last_sent_at = excluded.last_sent_at",
+                    (reply["sender"], reply["kind"], _iso(now)),
+                )
+            welcomed = action.on_sent.get("welcomed")
+            if welcomed:
+                self._db.execute(
+                    "INSERT INTO contacts VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE"
+                    " SET welcomed_at = excluded.welcomed_at",
+                    (welcomed, _iso(now), _iso(now)),
+                )
+
+    def mark_attempt_failed(self, action: StoredAction, error: str, *, final: bool) -> None:
+        self._db.execute(
+            "UPDATE actions SET attempts = attempts + 1, last_error = ?, status = ?"
+            " WHERE id = ?",
+            (error[:500], "failed" if final else "pending", action.id),
+        )
+
+    # -- auto-reply rate limit --------------------------------------------------------------
+    def last_reply_at(self, sender: str, kind: str) -> datetime | None:
+        row = self._db.execute(
+            "SELECT last_sent_at FROM replies WHERE sender = ? AND kind = ?", (sender, kind)
+        ).fetchone()
+        return _from_iso(row[0]) if row else None
+
+    def reply_queued(self, sender: str, kind: str) -> bool:
+        """True while an auto-reply to this sender waits in the queue (not yet sent)."""
+        row = self._db.execute(
+            "SELECT 1 FROM actions WHERE status = 'pending' AND json_extract(on_sent,"
+            " '$.reply.sender') = ? AND json_extract(on_sent, '$.reply.kind') = ?",
+            (sender, kind),
+        ).fetchone()
+        return row is not None
+
+    # -- contacts -------------------------------------------------------------------------
+    def is_known_contact(self, address: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM contacts WHERE address = ?", (address,))
+        return row.fetchone() is not None
+
+    def record_contact(self, address: str, now: datetime) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO contacts (address, first_seen_at) VALUES (?, ?)",
+            (address, _iso(now)),
+        )

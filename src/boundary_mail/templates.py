@@ -1,0 +1,42 @@
+"""Jinja2 rendering: the user's templates folder overrides the shipped ones file by file.
+
+HTML templates are autoescaped; undefined variables are errors, so a broken user template is
+found by ``check-config`` rather than by a client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.dates import format_date, format_time
+
+
+def environment(user_dir: Path | None, locale: str) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if user_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(user_dir)))
+    loaders.append(jinja2.PackageLoader("boundary_mail", "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["when"] = lambda value: format_when(value, locale)
+    env.filters["day"] = lambda value: format_date(value, "full", locale=locale)
+    return env
+
+
+def format_when(value: datetime, locale: str) -> str:
+    """A concrete local moment in the configured language: 'Monday, November 23, 2026 10:00 AM'."""
+    day = format_date(value, "full", locale=locale)
+    return f"{day} {format_time(value, 'short', locale=locale)}"
+
+
+def render(env: jinja2.Environment, name: str, **context: Any) -> str:
+    return env.get_template(name).render(**context)

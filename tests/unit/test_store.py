@@ -1,0 +1,109 @@
+"""The state file: private, versioned, and transactional."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from boundary_mail.store import SCHEMA_VERSION, FolderState, StateError, Store
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "state" / "state.sqlite3")
+
+
+def queue(store: Store, key: str = "auto_reply:<a@x>", **kw: object) -> bool:
+    args: dict[str, object] = dict(
+        dedupe_key=key, kind="auto_reply", source_message_id="<a@x>", envelope_from="",
+        recipients=["client@acme.test"], outgoing_message_id=f"<bm.{key}@agency.test>",
+        raw=b"Subject: hi\r\n\r\nbody", on_sent={"reply": {"sender": "client@acme.test",
+                                                           "kind": "window"}},
+        now=NOW,
+    )
+    args.update(kw)
+    return store.add_action(**args)  # type: ignore[arg-type]
+
+
+def test_state_file_is_private(tmp_path: Path) -> None:
+    """Created 0600 inside a 0700 directory: other users cannot read client data."""
+    s = Store(tmp_path / "state" / "state.sqlite3")
+    assert stat.S_IMODE((tmp_path / "state" / "state.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    s.close()
+
+
+def test_schema_is_versioned_and_reopening_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    s = Store(path)
+    assert s.schema_version == SCHEMA_VERSION
+    with s.transaction():
+        s.set_folder_state("ann", "INBOX", FolderState(7, 42), NOW)
+    s.close()
+    again = Store(path)
+    assert again.folder_state("ann", "INBOX") == FolderState(7, 42)
+    again.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    """Downgrading boundary-mail must not silently corrupt a newer state file."""
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StateError, match="upgrade boundary-mail"):
+        Store(path)
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        queue(store)
+        store.set_folder_state("ann", "INBOX", FolderState(1, 99), NOW)
+        raise RuntimeError("crash mid-window")
+    assert store.pending_actions() == []
+    assert store.folder_state("ann", "INBOX") is None
+
+
+def test_the_same_action_is_queued_once(store: Store) -> None:
+    """A decision repeated after a crash does not queue a second reply."""
+    assert queue(store) is True
+    assert queue(store) is False
+    assert len(store.pending_actions()) == 1
+
+
+def test_rate_limit_is_recorded_only_after_a_successful_send(store: Store) -> None:
+    """RFC 5230 / Pigeonhole: a failed send does not use up the sender's reply slot."""
+    queue(store)
+    action = store.pending_actions()[0]
+    assert store.reply_queued("client@acme.test", "window")
+    store.mark_attempt_failed(action, "server down", final=False)
+    assert store.last_reply_at("client@acme.test", "window") is None
+    assert store.pending_actions()[0].attempts == 1
+    store.mark_sent(action, NOW)
+    assert store.last_reply_at("client@acme.test", "window") == NOW
+    assert store.pending_actions() == []
+    assert not store.reply_queued("client@acme.test", "window")
+
+
+def test_a_permanent_refusal_leaves_the_queue(store: Store) -> None:
+    queue(store)
+    store.mark_attempt_failed(store.pending_actions()[0], "550 no such user", final=True)
+    assert store.pending_actions() == []
+    assert [a.status for a in store.actions()] == ["failed"]
+
+
+def test_messages_are_known_per_folder_by_message_id(store: Store) -> None:
+    """The basis of re-baselining after a UIDVALIDITY change."""
+    common = dict(received_at=NOW, sender="c@acme.test", subject="s", status="decided", now=NOW)
+    assert store.record_message(mailbox="ann", folder="INBOX", message_id="<1@x>", uid=1,
+                                **common)  # type: ignore[arg-type]
+    assert not store.record_message(mailbox="ann", folder="INBOX", message_id="<1@x>", uid=5,
+                                    **common)  # type: ignore[arg-type]
+    assert store.known_message_ids("ann", "INBOX", ["<1@x>", "<2@x>"]) == {"<1@x>"}
+    assert store.known_message_ids("bob", "INBOX", ["<1@x>"]) == set()
