@@ -1,0 +1,99 @@
+"""Test helpers: an agency configured against the real local servers, and client mail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from boundary_mail.cli import main
+from boundary_mail.config import Config, load_config
+from boundary_mail.store import Store
+
+TEAM = ("ann", "bob", "lead")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_toml(data: dict[str, Any]) -> str:
+    """A small TOML writer for test configs (tomllib reads, it does not write)."""
+    lines: list[str] = []
+    tables: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict) or (
+            isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+        ):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in tables:
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in value.items())
+        else:
+            for item in value:
+                lines.append(f"\n[[{key}]]")
+                lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Agency:
+    """A configured boundary-mail installation against the test servers."""
+
+    server: Any
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def config(self) -> Config:
+        return load_config(self.path)
+
+    def write(self) -> None:
+        self.path.write_text(render_toml(self.data))
+
+    def poll(self, now: datetime | str, *extra: str) -> int:
+        when = now if isinstance(now, str) else now.isoformat()
+        return main(["--config", str(self.path), "poll", "--now", when, *extra])
+
+    def cli(self, *args: str) -> int:
+        return main(["--config", str(self.path), *args])
+
+    def store(self) -> Store:
+        return Store(self.config.state_file)
+
+
+def client_mail(
+    *, sender: str = "maria@acme.test", to: str = "ann@agency.test", subject: str = "Hello",
+    message_id: str | None = None, date: datetime | None = None, body: str = "Hi there.\n",
+    return_path: str | None = None, **headers: str,
+) -> bytes:
+    """A message as the delivering server would have stored it (with Return-Path)."""
+    msg = EmailMessage()
+    msg["Return-Path"] = f"<{sender if return_path is None else return_path}>"
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    if message_id:
+        msg["Message-ID"] = message_id
+    if date:
+        msg["Date"] = format_datetime(date)
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+

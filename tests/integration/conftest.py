@@ -1,0 +1,82 @@
+"""Fixtures for the integration tests: every test talks to the real Dovecot and Postfix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.agency import TEAM, Agency
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def agency(mailserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Agency]:
+    """Ann, Bob and their lead; clients Acme (domain) and Globex (one address); all mailboxes
+    emptied first so every test starts from a known state."""
+    for user in (*TEAM, "catchall", "assistant"):
+        mailserver.reset(user)
+        monkeypatch.setenv(f"BM_TEST_PW_{user.upper()}", mailserver.users[user])
+    imap = {
+        "host": mailserver.host, "port": mailserver.imaps_port, "security": "tls",
+        "ca_file": str(mailserver.ca_file),
+    }
+    data: dict[str, Any] = {
+        "timezone": "Europe/Berlin",
+        "state_dir": str(tmp_path / "state"),
+        "schedule": {"check_windows": ["10:00", "15:00"], "holidays_country": "DE",
+                     "holidays_subdivision": "BE"},
+        "smtp": {
+            "host": mailserver.host, "port": mailserver.smtps_port, "security": "tls",
+            "ca_file": str(mailserver.ca_file), "username": "assistant",
+            "password_env": "BM_TEST_PW_ASSISTANT", "from_address": "assistant@agency.test",
+            "from_name": "Wright & Stone",
+        },
+        "mailboxes": [
+            {"name": user, **imap, "username": user, "password_env": f"BM_TEST_PW_{user.upper()}",
+             "owner": f"{user}@agency.test"}
+            for user in TEAM
+        ],
+        "team": {
+            "lead": "lead@agency.test",
+            "members": [
+                {"name": "Ann Wright", "address": "ann@agency.test", "backup": "bob@agency.test"},
+                {"name": "Bob Stone", "address": "bob@agency.test", "backup": "ann@agency.test"},
+                {"name": "Lee Lead", "address": "lead@agency.test"},
+            ],
+        },
+        "clients": [
+            {"name": "Acme", "domains": ["acme.test"], "account_manager": "ann@agency.test"},
+            {"name": "Globex", "addresses": ["tom@globex.test"],
+             "account_manager": "bob@agency.test"},
+        ],
+    }
+    result = Agency(mailserver, tmp_path / "boundary-mail.toml", data)
+    result.write()
+    yield result
+
+
+@pytest.fixture
+def deliver(mailserver: Any) -> Callable[..., None]:
+    """Put a message into a team member's INBOX as arrived at `at` (IMAP APPEND with date)."""
+
+    def put(user: str, raw: bytes, at: datetime) -> None:
+        mailserver.append(user, "INBOX", raw, date=at)
+
+    return put
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("BOUNDARY_MAIL_"):
+            monkeypatch.delenv(key)
