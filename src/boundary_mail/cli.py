@@ -96,11 +96,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_config(config: Config, path: str) -> int:
-    from boundary_mail.templates import environment
+    import jinja2
+
+    from boundary_mail.templates import TEMPLATE_NAMES, environment
 
     env = environment(config.templates_dir, config.locale)
-    for name in ("auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2"):
-        env.get_template(name)  # syntax errors in a user's template surface here
+    problems = []
+    for name in TEMPLATE_NAMES:
+        try:
+            env.get_template(name)  # syntax errors in a user's template surface here
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(
+                f"templates_dir: {exc.filename or name} line {exc.lineno}: {exc.message};"
+                " fix the template or remove it to use the shipped one"
+            )
+    if problems:
+        raise ConfigError(path, problems)
     print(
         f"{path}: OK — {len(config.mailboxes)} mailbox(es), {len(config.team.members)} team"
         f" member(s), {len(config.clients)} client(s), time zone {config.timezone}"

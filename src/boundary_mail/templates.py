@@ -14,6 +14,10 @@ import jinja2
 from babel.dates import format_date, format_time
 
 
+# Every template the assistant renders; a user's templates_dir may override any of them.
+TEMPLATE_NAMES = ("auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2")
+
+
 def environment(user_dir: Path | None, locale: str) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if user_dir is not None:
