@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from boundary_mail.errors import UserError
+from boundary_mail.tracking import TrackedItem
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -83,6 +84,37 @@ _MIGRATIONS: dict[int, str] = {
         first_seen_at TEXT NOT NULL,
         welcomed_at TEXT
     );
+    """,
+    2: """
+    CREATE TABLE items (
+        message_id TEXT PRIMARY KEY,   -- the client message being tracked
+        mailbox TEXT NOT NULL,         -- where it was first seen
+        folder TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        client TEXT NOT NULL DEFAULT '',   -- client name; '' = unassigned (triage)
+        owner TEXT NOT NULL,           -- the account manager or triage owner
+        subject TEXT NOT NULL DEFAULT '',
+        received_at TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        deadline TEXT NOT NULL,        -- the answer-by time the auto-reply promised
+        urgent INTEGER NOT NULL DEFAULT 0,
+        after_hours INTEGER NOT NULL DEFAULT 0,
+        routed_from TEXT NOT NULL DEFAULT '',  -- the mailbox owner it reached, if redirected
+        ladder_step INTEGER NOT NULL DEFAULT 0,  -- escalation steps queued so far
+        status TEXT NOT NULL DEFAULT 'open',     -- open | acknowledged
+        acknowledged_at TEXT,
+        acknowledged_how TEXT NOT NULL DEFAULT '',  -- reply | answered-flag | manual
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX items_open ON items (owner) WHERE status = 'open';
+    CREATE INDEX items_by_received ON items (received_at);
+    CREATE TABLE followups (
+        message_id TEXT PRIMARY KEY,   -- the follow-up ("did you get my email?")
+        root_id TEXT NOT NULL REFERENCES items (message_id),
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX followups_by_root ON followups (root_id);
     """,
 }
 
@@ -387,3 +419,110 @@ class Store:
             "INSERT OR IGNORE INTO contacts (address, first_seen_at) VALUES (?, ?)",
             (address, _iso(now)),
         )
+
+    # -- tracked items ----------------------------------------------------------------------
+    def add_item(self, item: TrackedItem, now: datetime) -> bool:
+        """Start tracking a client message; False if it is tracked already."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO items (message_id, mailbox, folder, uid, sender, client,"
+            " owner, subject, received_at, read_at, deadline, urgent, after_hours, routed_from,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item.message_id, item.mailbox, item.folder, item.uid, item.sender, item.client,
+             item.owner, item.subject, _iso(item.received_at), _iso(item.read_at),
+             _iso(item.deadline), int(item.urgent), int(item.after_hours), item.routed_from,
+             _iso(now)),
+        )
+        return cursor.rowcount == 1
+
+    def add_followup(self, message_id: str, root_id: str, received_at: datetime) -> bool:
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO followups VALUES (?, ?, ?)",
+            (message_id, root_id, _iso(received_at)),
+        )
+        return cursor.rowcount == 1
+
+    def is_tracked(self, message_id: str) -> bool:
+        """A tracked item or a counted follow-up: this message is handled already."""
+        row = self._db.execute(
+            "SELECT 1 FROM items WHERE message_id = ?1 UNION ALL"
+            " SELECT 1 FROM followups WHERE message_id = ?1",
+            (message_id,),
+        ).fetchone()
+        return row is not None
+
+    def open_root(self, thread_ids: Iterable[str]) -> str | None:
+        """The open item that any of these Message-IDs is, or is a follow-up of."""
+        ids = list(dict.fromkeys(thread_ids))[-50:]  # a References chain can be long
+        if not ids:
+            return None
+        marks = ",".join("?" * len(ids))  # placeholders only; values are bound
+        row = self._db.execute(
+            f"SELECT message_id FROM items WHERE status = 'open' AND message_id IN ({marks})"  # noqa: S608
+            f" UNION SELECT f.root_id FROM followups f JOIN items i ON i.message_id = f.root_id"
+            f" WHERE i.status = 'open' AND f.message_id IN ({marks}) LIMIT 1",
+            (*ids, *ids),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def acknowledge(self, root_id: str, at: datetime, how: str) -> bool:
+        """Close an open item; False if it was not open (unknown or acknowledged before)."""
+        cursor = self._db.execute(
+            "UPDATE items SET status = 'acknowledged', acknowledged_at = ?, acknowledged_how = ?"
+            " WHERE message_id = ? AND status = 'open'",
+            (_iso(at), how, root_id),
+        )
+        return cursor.rowcount == 1
+
+    def set_ladder_step(self, message_id: str, step: int) -> None:
+        self._db.execute(
+            "UPDATE items SET ladder_step = max(ladder_step, ?) WHERE message_id = ?",
+            (step, message_id),
+        )
+
+    def _item(self, row: sqlite3.Row) -> TrackedItem:
+        return TrackedItem(
+            message_id=row["message_id"], mailbox=row["mailbox"], folder=row["folder"],
+            uid=row["uid"], sender=row["sender"], client=row["client"], owner=row["owner"],
+            subject=row["subject"], received_at=_from_iso(row["received_at"]),
+            read_at=_from_iso(row["read_at"]), deadline=_from_iso(row["deadline"]),
+            urgent=bool(row["urgent"]), after_hours=bool(row["after_hours"]),
+            routed_from=row["routed_from"], ladder_step=row["ladder_step"],
+            status=row["status"], followups=row["followups"],
+            acknowledged_at=_from_iso(row["acknowledged_at"]) if row["acknowledged_at"] else None,
+            acknowledged_how=row["acknowledged_how"],
+        )
+
+    _ITEMS = (
+        "SELECT i.*, (SELECT count(*) FROM followups f WHERE f.root_id = i.message_id)"
+        " AS followups FROM items i"
+    )
+
+    def item(self, message_id: str) -> TrackedItem | None:
+        row = self._db.execute(
+            f"{self._ITEMS} WHERE i.message_id = ?", (message_id,)
+        ).fetchone()
+        return self._item(row) if row else None
+
+    def open_items(self) -> list[TrackedItem]:
+        rows = self._db.execute(
+            f"{self._ITEMS} WHERE i.status = 'open' ORDER BY i.received_at"
+        )
+        return [self._item(r) for r in rows]
+
+    def items_received_since(self, since: datetime) -> list[TrackedItem]:
+        rows = self._db.execute(
+            f"{self._ITEMS} WHERE i.received_at >= ? ORDER BY i.received_at",
+            (_iso(since),),
+        )
+        return [self._item(r) for r in rows]
+
+    def copies(self, message_ids: Iterable[str]) -> list[tuple[str, str, int, str]]:
+        """Every known copy (mailbox, folder, uid, message_id) of these messages."""
+        ids = list(dict.fromkeys(message_ids))
+        found: list[tuple[str, str, int, str]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))  # placeholders only; values are bound
+            query = f"SELECT mailbox, folder, uid, message_id FROM messages WHERE message_id IN ({marks})"  # noqa: E501, S608
+            found.extend((r[0], r[1], r[2], r[3]) for r in self._db.execute(query, chunk))
+        return found
