@@ -92,7 +92,7 @@ _MIGRATIONS: dict[int, str] = {
         folder TEXT NOT NULL,
         uid INTEGER NOT NULL,
         sender TEXT NOT NULL,
-        client TEXT NOT NULL DEFAULT '',   -- client name; '' = unassigned (triage)
+        client TEXT NOT NULL DEFAULT '',   -- client name, or '' for an unassigned sender (triage)
         owner TEXT NOT NULL,           -- the account manager or triage owner
         subject TEXT NOT NULL DEFAULT '',
         received_at TEXT NOT NULL,
