@@ -111,6 +111,7 @@ def _plan_one(
     decision = decide_reply(
         facts,
         own_addresses=config.team_addresses,
+        recipient_addresses=mailbox.own_addresses,
         system_senders=config.response.system_senders,
         loop_markers=markers,
         last_reply_at=last,
