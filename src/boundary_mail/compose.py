@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import SMTP
+from email.policy import default as default_policy
 from email.utils import format_datetime
 
 import jinja2
 
 from boundary_mail.config import Config
-from boundary_mail.decide import AutoReply
+from boundary_mail.decide import AutoReply, ContactNote, Redirect, UrgentAlert
+from boundary_mail.ladder import LadderStep
 from boundary_mail.policy import reply_subject
 from boundary_mail.templates import render
 
@@ -34,12 +38,25 @@ class Outgoing:
     source_message_id: str
     envelope_from: str
     recipients: tuple[str, ...]
-    message: EmailMessage
+    message: EmailMessage  # for a redirect: only the Resent-* block we put on top
     on_sent: dict[str, object]
+    raw: bytes | None = None  # the exact bytes to send when they are not `message`'s
 
     @property
     def message_id(self) -> str:
-        return str(self.message["Message-ID"])
+        return str(self.message["Resent-Message-ID"] or self.message["Message-ID"])
+
+    def as_bytes(self) -> bytes:
+        """The bytes queued and sent, with CRLF line ends (RFC 5322)."""
+        return self.raw if self.raw is not None else self.message.as_bytes(policy=SMTP)
+
+    def preview(self) -> str:
+        """What `poll --dry-run` shows: the whole message, or for a redirect our header block
+        and the size of the original below it."""
+        text = self.message.as_string()
+        if self.raw is not None:
+            text += f"[the original message follows unchanged: {len(self.raw)} bytes]\n"
+        return text
 
 
 def stable_message_id(dedupe_key: str, domain: str) -> str:
@@ -88,9 +105,7 @@ def compose_auto_reply(
         from_name=owner_name, to=action.to, subject=reply_subject(facts.subject), now=now,
         auto_submitted="auto-replied", marker=config.smtp.from_address,
     )
-    if not facts.message_id.endswith("@boundary-mail.invalid>"):
-        msg["In-Reply-To"] = facts.message_id
-        msg["References"] = " ".join([*facts.references, facts.message_id][-20:])
+    _thread(msg, facts.message_id, facts.references)
     tz = config.tz
     attach = config.response.first_contact == "attach"
     context = {
@@ -99,7 +114,7 @@ def compose_auto_reply(
         "contact": action.contact,
         "owner": action.from_address,
         "owner_name": owner_name or action.from_address,
-        "urgent_channel": "",
+        "urgent_channel": config.urgent.channel if action.urgent else "",
         "first_contact": action.first_contact,
         "attach": attach,
     }
@@ -118,6 +133,8 @@ def compose_auto_reply(
     on_sent: dict[str, object] = {"reply": {"sender": action.to, "kind": action.kind}}
     if action.first_contact:
         on_sent["welcomed"] = action.to
+    if action.names_contact:
+        on_sent["note"] = {"sender": action.to, "kind": "contact_note"}
     return Outgoing(
         kind="auto_reply", dedupe_key=dedupe_key, source_message_id=facts.message_id,
         envelope_from="", recipients=(action.to,), message=msg, on_sent=on_sent,
@@ -154,4 +171,168 @@ def _agreement(action: AutoReply, config: Config, env: jinja2.Environment) -> st
         urgent_channel=config.urgent.channel,
         turnaround="",
         payment_terms="",
+    )
+
+
+def _local(moment: datetime, config: Config) -> str:
+    from boundary_mail.templates import format_when
+
+    return format_when(moment.astimezone(config.tz), config.locale)
+
+
+def compose_contact_note(
+    action: ContactNote, *, config: Config, env: jinja2.Environment, now: datetime
+) -> Outgoing:
+    """A short note to a client who wrote to the wrong person: this is your contact. It is an
+    automatic response (RFC 3834): null envelope sender, one recipient, threaded."""
+    facts = action.facts
+    dedupe_key = f"contact_note:{facts.message_id}"
+    owner_name = _owner_name(config, action.from_address)
+    contact_name = _owner_name(config, action.contact)
+    msg = _base(
+        kind="contact-note", dedupe_key=dedupe_key, from_email=action.from_address,
+        from_name=owner_name, to=action.to, subject=reply_subject(facts.subject), now=now,
+        auto_submitted="auto-replied", marker=config.smtp.from_address,
+    )
+    _thread(msg, facts.message_id, facts.references)
+    msg.set_content(render(
+        env, "contact_note.txt.j2", name=facts.sender.name if facts.sender else "",
+        contact=action.contact, contact_name=contact_name or action.contact,
+        owner_name=owner_name or action.from_address, client_name=action.client.name,
+    ))
+    return Outgoing(
+        kind="contact_note", dedupe_key=dedupe_key, source_message_id=facts.message_id,
+        envelope_from="", recipients=(action.to,), message=msg,
+        on_sent={"note": {"sender": action.to, "kind": "contact_note"}},
+    )
+
+
+def _thread(msg: EmailMessage, message_id: str, references: tuple[str, ...]) -> None:
+    """In-Reply-To and References per RFC 5322 §3.6.4 (RFC 3834 §3.1.6)."""
+    if not message_id.endswith("@boundary-mail.invalid>"):
+        msg["In-Reply-To"] = message_id
+        msg["References"] = " ".join([*references, message_id][-20:])
+
+
+# Header fields of the first delivery that must not travel with a redirected copy: the new
+# delivery writes its own, and a stale Delivered-To makes Postfix see a mail loop.
+_DELIVERY_FIELDS = (b"return-path", b"delivered-to", b"x-original-to")
+
+
+def _without_delivery_fields(raw: bytes) -> bytes:
+    """The original message minus its delivery trace fields; every other byte unchanged."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    newline = b"\r\n"
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+        newline = b"\n"
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.split(newline):
+        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field above
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = line.split(b":", 1)[0].strip().lower() in _DELIVERY_FIELDS
+        if not dropping:
+            kept.append(line)
+    return newline.join(kept) + sep + body
+
+
+def compose_redirect(
+    action: Redirect, original: bytes, *, config: Config, now: datetime
+) -> Outgoing:
+    """Pass the original on to the account manager (RFC 5322 §3.6.6 Resent-* fields on top),
+    so From, Message-ID, subject and body stay the client's and the reply threads correctly."""
+    facts = action.facts
+    dedupe_key = f"redirect:{facts.message_id}:{action.to}"
+    block = EmailMessage()
+    block["Resent-From"] = _address(config.smtp.from_address, config.smtp.from_name)
+    block["Resent-To"] = _address(action.to, _owner_name(config, action.to))
+    block["Resent-Date"] = format_datetime(now)
+    block["Resent-Message-ID"] = stable_message_id(
+        dedupe_key, config.smtp.from_address.rpartition("@")[2]
+    )
+    block[MARKER_HEADER] = f"redirect; by={action.by}"
+    head = block.as_bytes(policy=SMTP).rstrip(b"\r\n") + b"\r\n"
+    return Outgoing(
+        kind="redirect", dedupe_key=dedupe_key, source_message_id=facts.message_id,
+        envelope_from=config.smtp.from_address, recipients=(action.to,), message=block,
+        on_sent={}, raw=head + _without_delivery_fields(original),
+    )
+
+
+def _attach_original(msg: EmailMessage, original: bytes | None) -> None:
+    """Carry the client's message along as message/rfc822, so nobody has to search for it;
+    mail too broken to re-serialize travels as a file of its exact bytes instead."""
+    if not original:
+        return
+    parsed = BytesParser(policy=default_policy).parsebytes(original)
+    try:
+        parsed.as_bytes(policy=SMTP)
+    except Exception:  # broken mail in the wild: its bytes, untouched
+        msg.add_attachment(original, maintype="application", subtype="octet-stream",
+                           filename="original.eml")
+        return
+    msg.add_attachment(parsed)
+
+
+def compose_alert(
+    action: UrgentAlert, *, config: Config, env: jinja2.Environment, now: datetime
+) -> Outgoing:
+    """Urgent or VIP mail: the account manager (and the alert address) hear at once."""
+    facts = action.facts
+    dedupe_key = f"alert:{facts.message_id}"
+    sender = facts.sender.email if facts.sender else (facts.return_path or "")
+    client = action.client.name if action.client else "unassigned sender"
+    msg = _base(
+        kind="alert", dedupe_key=dedupe_key, from_email=config.smtp.from_address,
+        from_name=config.smtp.from_name, to=action.to[0],
+        subject=f"URGENT: {client} ({sender})", now=now, auto_submitted="auto-generated",
+        marker=config.smtp.from_address,
+    )
+    if len(action.to) > 1:
+        del msg["To"]
+        msg["To"] = [_address(a) for a in action.to]
+    msg.set_content(render(
+        env, "alert.txt.j2", client=client, sender=sender, why=action.why,
+        subject=facts.subject, received=_local(facts.received_at, config),
+        message_id=facts.message_id,
+    ))
+    return Outgoing(
+        kind="alert", dedupe_key=dedupe_key, source_message_id=facts.message_id,
+        envelope_from=config.smtp.from_address, recipients=action.to, message=msg, on_sent={},
+    )
+
+
+def compose_ladder(
+    step: LadderStep, original: bytes | None, *, config: Config, env: jinja2.Environment,
+    now: datetime,
+) -> Outgoing:
+    """A reminder (to the account manager) or an escalation (to the backup or the lead): a
+    one-line summary, what to do, and the original attached."""
+    item = step.item
+    client = item.client or "unassigned sender"
+    word = "Reminder" if step.kind == "reminder" else "Escalation"
+    summary = (
+        f"{client} · {item.sender} · received {_local(item.received_at, config)} · deadline"
+        f" {_local(item.deadline, config)} · missed by {step.overdue_hours:.1f} business hours"
+        f" · follow-ups: {item.followups}"
+    )
+    msg = _base(
+        kind=step.kind, dedupe_key=step.dedupe_key, from_email=config.smtp.from_address,
+        from_name=config.smtp.from_name, to=step.to,
+        subject=f"{word}: no answer yet to {client} ({item.sender})", now=now,
+        auto_submitted="auto-generated", marker=config.smtp.from_address,
+    )
+    msg.set_content(render(
+        env, "ladder.txt.j2", kind=step.kind, summary=summary, owner=item.owner,
+        owner_name=_owner_name(config, item.owner) or item.owner, subject=item.subject,
+        message_id=item.message_id, step=step.step, attached=bool(original),
+    ))
+    _attach_original(msg, original)
+    return Outgoing(
+        kind=step.kind, dedupe_key=step.dedupe_key, source_message_id=item.message_id,
+        envelope_from=config.smtp.from_address, recipients=(step.to,), message=msg,
+        on_sent={"ladder": {"message_id": item.message_id, "step": step.step}},
     )

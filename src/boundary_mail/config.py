@@ -44,7 +44,9 @@ def _parse_clock(value: Any) -> Any:
         try:
             return time.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not a time of day; write it as \"HH:MM\", e.g. \"10:00\"") from None
+            raise ValueError(
+                f"{value!r} is not a time of day; write it as \"HH:MM\", e.g. \"10:00\""
+            ) from None
     return value
 
 
@@ -359,7 +361,9 @@ class Config(BaseSettings):
         try:
             Locale.parse(value)
         except (UnknownLocaleError, ValueError):
-            raise ValueError(f"{value!r} is not a known locale; use e.g. \"en\" or \"de_DE\"") from None
+            raise ValueError(
+                f"{value!r} is not a known locale; use e.g. \"en\" or \"de_DE\""
+            ) from None
         return value
 
     @property
@@ -481,13 +485,17 @@ def load_config(path: str | os.PathLike[str]) -> Config:
              " --config FILE / set BOUNDARY_MAIL_CONFIG"],
         ) from None
     except OSError as exc:
-        raise ConfigError(shown, [f"cannot read the file ({exc.strerror}); check its permissions"]) from None
+        raise ConfigError(
+            shown, [f"cannot read the file ({exc.strerror}); check its permissions"]
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(shown, ["the file is not UTF-8 text; save it as UTF-8"]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(shown, [f"TOML syntax error: {exc}; fix the syntax at that line"]) from None
+        raise ConfigError(
+            shown, [f"TOML syntax error: {exc}; fix the syntax at that line"]
+        ) from None
     try:
         config = _build(data)
     except ValidationError as exc:

@@ -189,10 +189,42 @@ def _flag(value: Any) -> str:
     return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
 
-def set_keyword(client: imapclient.IMAPClient, folder: str, uid: int, keyword: str) -> None:
-    """Add a keyword (e.g. $Routed) to one message; never removes or expunges anything."""
+def set_keyword(
+    client: imapclient.IMAPClient, folder: str, uids: list[int], keyword: str
+) -> None:
+    """Add a keyword (e.g. $Routed) to messages; never removes or expunges anything."""
+    if not uids:
+        return
     client.select_folder(folder, readonly=False)
-    client.add_flags([uid], [keyword], silent=True)
+    try:
+        client.add_flags(uids, [keyword], silent=True)
+    finally:
+        client.select_folder(folder, readonly=True)
+
+
+def fetch_raw(client: imapclient.IMAPClient, uids: list[int]) -> dict[int, bytes]:
+    """Whole messages (BODY.PEEK[]: the \\Seen flag stays as it was) of the selected folder;
+    only for the few messages that are redirected or attached to a reminder."""
+    out: dict[int, bytes] = {}
+    for start in range(0, len(uids), 50):
+        chunk = uids[start : start + 50]
+        for uid, item in client.fetch(chunk, ["BODY.PEEK[]"]).items():
+            if uid in set(chunk):
+                out[uid] = _body(item)
+    return out
+
+
+def fetch_flags(client: imapclient.IMAPClient, uids: list[int]) -> dict[int, tuple[str, ...]]:
+    """FLAGS of the given UIDs of the selected folder (gone messages are simply absent)."""
+    out: dict[int, tuple[str, ...]] = {}
+    wanted = sorted(set(uids))
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        asked = set(chunk)
+        for uid, item in client.fetch(chunk, ["FLAGS"]).items():
+            if uid in asked:
+                out[uid] = tuple(_flag(f) for f in item.get(b"FLAGS", ()))
+    return out
 
 
 def list_separator(client: imapclient.IMAPClient) -> str:

@@ -371,13 +371,16 @@ class Store:
                 " last_error = '' WHERE id = ?",
                 (_iso(now), action.id),
             )
-            reply = action.on_sent.get("reply")
-            if reply:
-                self._db.execute(
-                    "INSERT INTO replies VALUES (?, ?, ?) ON CONFLICT (sender, kind) DO UPDATE"
-                    " SET last_sent_at = excluded.last_sent_at",
-                    (reply["sender"], reply["kind"], _iso(now)),
-                )
+            # An auto-reply, and a contact note (on its own or inside an auto-reply), count
+            # against their sender's period only once they really went out.
+            for mark in ("reply", "note"):
+                sent = action.on_sent.get(mark)
+                if sent:
+                    self._db.execute(
+                        "INSERT INTO replies VALUES (?, ?, ?) ON CONFLICT (sender, kind)"
+                        " DO UPDATE SET last_sent_at = excluded.last_sent_at",
+                        (sent["sender"], sent["kind"], _iso(now)),
+                    )
             welcomed = action.on_sent.get("welcomed")
             if welcomed:
                 self._db.execute(
@@ -403,8 +406,10 @@ class Store:
     def reply_queued(self, sender: str, kind: str) -> bool:
         """True while an auto-reply to this sender waits in the queue (not yet sent)."""
         row = self._db.execute(
-            "SELECT 1 FROM actions WHERE status = 'pending' AND json_extract(on_sent,"
-            " '$.reply.sender') = ? AND json_extract(on_sent, '$.reply.kind') = ?",
+            "SELECT 1 FROM actions WHERE status = 'pending' AND ((json_extract(on_sent,"
+            " '$.reply.sender') = ?1 AND json_extract(on_sent, '$.reply.kind') = ?2) OR"
+            " (json_extract(on_sent, '$.note.sender') = ?1 AND"
+            " json_extract(on_sent, '$.note.kind') = ?2))",
             (sender, kind),
         ).fetchone()
         return row is not None

@@ -13,9 +13,11 @@ from typing import Any
 import jinja2
 from babel.dates import format_date, format_time
 
-
 # Every template the assistant renders; a user's templates_dir may override any of them.
-TEMPLATE_NAMES = ("auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2")
+TEMPLATE_NAMES = (
+    "auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2", "contact_note.txt.j2",
+    "alert.txt.j2", "ladder.txt.j2",
+)
 
 
 def environment(user_dir: Path | None, locale: str) -> jinja2.Environment:
@@ -42,5 +44,5 @@ def format_when(value: datetime, locale: str) -> str:
     return f"{day} {format_time(value, 'short', locale=locale)}"
 
 
-def render(env: jinja2.Environment, name: str, **context: Any) -> str:
+def render(env: jinja2.Environment, name: str, /, **context: Any) -> str:
     return env.get_template(name).render(**context)

@@ -1,9 +1,11 @@
 """One check window, end to end: sync → facts → decide → store → send.
 
-This is the shell around `decide.plan_window`. Each fetched batch is parsed, decided, composed
-and committed in one transaction together with the folder's new high-water mark; only then is
-anything sent. A crash at any point therefore repeats no decision and loses none: undecided
-mail is fetched again, decided mail waits in the queue.
+This is the shell around the core (`decide`, `tracking`, `ladder`). Per mailbox: new inbox
+mail is parsed, decided, composed and committed in one transaction together with the
+folder's new high-water mark; then the Sent folder is read for the team's replies, and the
+\\Answered flags of open items are checked. Then the escalation ladder runs over what is still
+open, and only then is anything sent. A crash at any point repeats no decision and loses none:
+undecided mail is fetched again, decided mail waits in the queue.
 """
 
 from __future__ import annotations
@@ -18,22 +20,40 @@ import imapclient
 
 from boundary_mail import imap
 from boundary_mail.calendar import BusinessCalendar
-from boundary_mail.compose import Outgoing, compose_auto_reply
+from boundary_mail.compose import (
+    Outgoing,
+    compose_alert,
+    compose_auto_reply,
+    compose_contact_note,
+    compose_ladder,
+    compose_redirect,
+)
 from boundary_mail.config import Config, MailboxConfig
-from boundary_mail.decide import MessagePlan, plan_window
+from boundary_mail.decide import (
+    AutoReply,
+    ContactNote,
+    MessagePlan,
+    Redirect,
+    UrgentAlert,
+    plan_sent,
+    plan_window,
+)
 from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.facts import MessageFacts
 from boundary_mail.headers import MalformedMessage, message_key, parse_facts
+from boundary_mail.ladder import LadderStep, due_steps
 from boundary_mail.outbox import drain
 from boundary_mail.secrets import resolve_password
 from boundary_mail.store import FolderState, Store
 from boundary_mail.templates import environment
+from boundary_mail.tracking import Acknowledgment, is_answered
 
 log = logging.getLogger(__name__)
 
 # On the very first sync of a folder, older mail is recorded as the baseline, not answered:
 # installing boundary-mail must never send replies to last year's mail.
 FIRST_SYNC_LOOKBACK = timedelta(hours=24)
+ROUTED_KEYWORD = "$Routed"
 
 
 @dataclass(slots=True)
@@ -44,11 +64,14 @@ class WindowReport:
     already_known: int = 0
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
     plans: list[MessagePlan] = field(default_factory=list)
+    acknowledged: list[Acknowledgment] = field(default_factory=list)
+    ladder: list[LadderStep] = field(default_factory=list)
     outgoing: list[Outgoing] = field(default_factory=list)
     queued: int = 0
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    failed_mailboxes: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -59,16 +82,11 @@ class _StateView:
     """The read-only view of the store that the core is allowed to see."""
 
     def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def last_reply_at(self, sender: str, kind: str) -> datetime | None:
-        return self._store.last_reply_at(sender, kind)
-
-    def reply_queued(self, sender: str, kind: str) -> bool:
-        return self._store.reply_queued(sender, kind)
-
-    def is_known_contact(self, address: str) -> bool:
-        return self._store.is_known_contact(address)
+        self.last_reply_at = store.last_reply_at
+        self.reply_queued = store.reply_queued
+        self.is_known_contact = store.is_known_contact
+        self.is_tracked = store.is_tracked
+        self.open_root = store.open_root
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +99,19 @@ class _Batch:
 
 
 def _sync_batches(
-    client: imapclient.IMAPClient, mailbox: MailboxConfig, store_state: FolderState | None
+    client: imapclient.IMAPClient, mailbox: MailboxConfig, folder: str,
+    store_state: FolderState | None,
 ) -> Iterator[_Batch]:
     """Blocking generator run step by step in a worker thread."""
-    folder = mailbox.inbox
     status = imap.select(client, folder)
     first = store_state is None
     rebaseline = store_state is not None and store_state.uidvalidity != status.uidvalidity
-    after = 0 if first or rebaseline else store_state.last_uid  # type: ignore[union-attr]
+    after = 0 if store_state is None or rebaseline else store_state.last_uid
     if rebaseline:
         log.warning(
             "mailbox=%s folder=%s UIDVALIDITY changed (%s -> %s); re-baselining by Message-ID",
-            mailbox.name, folder, store_state.uidvalidity, status.uidvalidity,  # type: ignore[union-attr]
+            mailbox.name, folder, store_state.uidvalidity if store_state else None,
+            status.uidvalidity,
         )
     any_batch = False
     for messages in imap.fetch_new(client, status, after):
@@ -110,6 +129,7 @@ class Window:
         self.store = store
         self.calendar = BusinessCalendar.from_config(config.schedule, config.tz)
         self.templates = environment(config.templates_dir, config.locale)
+        self.state = _StateView(store)
 
     async def run(self, now: datetime, *, dry_run: bool = False) -> WindowReport:
         report = WindowReport(now=now)
@@ -119,38 +139,67 @@ class Window:
             except MailboxUnavailable as exc:
                 log.error("mailbox=%s window failed: %s", mailbox.name, exc)
                 report.errors.append(str(exc))
+                report.failed_mailboxes.add(mailbox.name)
+        await self._climb_ladder(now, report, dry_run=dry_run)
         if not dry_run:
             result = await drain(self.config, self.store, now)
             report.sent, report.failed = result.sent, result.failed
             report.errors.extend(result.errors)
         log.info(
-            "window done: fetched=%d baseline=%d skipped=%d decided=%d queued=%d sent=%d"
-            " failed=%d errors=%d",
+            "window done: fetched=%d baseline=%d skipped=%d decided=%d acknowledged=%d"
+            " ladder=%d queued=%d sent=%d failed=%d errors=%d",
             report.fetched, report.baseline, len(report.skipped), len(report.plans),
-            report.queued, report.sent, report.failed, len(report.errors),
+            len(report.acknowledged), len(report.ladder), report.queued, report.sent,
+            report.failed, len(report.errors),
         )
         return report
 
+    # -- one mailbox ------------------------------------------------------------------------
     async def _sync_mailbox(
         self, mailbox: MailboxConfig, now: datetime, report: WindowReport, *, dry_run: bool
     ) -> None:
         password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
         client = await asyncio.to_thread(imap.connect, mailbox, password)
         try:
-            state = self.store.folder_state(mailbox.name, mailbox.inbox)
-            batches = _sync_batches(client, mailbox, state)
-            while True:
-                batch = await asyncio.to_thread(next, batches, None)
-                if batch is None:
-                    break
-                self._handle_batch(mailbox, batch, now, report, dry_run=dry_run)
+            await self._sync_inbox(client, mailbox, now, report, dry_run=dry_run)
+            if mailbox.sent:
+                await self._sync_sent(client, mailbox, mailbox.sent, now, report, dry_run=dry_run)
+            await self._check_answered(client, mailbox, now, report, dry_run=dry_run)
+        except (imapclient.exceptions.IMAPClientError, OSError) as exc:
+            raise MailboxUnavailable(
+                f"mailbox {mailbox.name!r}: the connection failed during the window"
+                f" ({type(exc).__name__}); what was committed stays, the rest is read again"
+                " at the next window"
+            ) from None
         finally:
             await asyncio.to_thread(_logout, client)
 
-    def _handle_batch(
-        self, mailbox: MailboxConfig, batch: _Batch, now: datetime, report: WindowReport,
-        *, dry_run: bool,
+    async def _sync_inbox(
+        self, client: imapclient.IMAPClient, mailbox: MailboxConfig, now: datetime,
+        report: WindowReport, *, dry_run: bool,
     ) -> None:
+        state = self.store.folder_state(mailbox.name, mailbox.inbox)
+        batches = _sync_batches(client, mailbox, mailbox.inbox, state)
+        while True:
+            batch = await asyncio.to_thread(next, batches, None)
+            if batch is None:
+                break
+            routed = await self._handle_inbox_batch(
+                client, mailbox, batch, now, report, dry_run=dry_run
+            )
+            if routed and not dry_run:
+                # Cosmetic: people see in their mail client that it was passed on.
+                try:
+                    await asyncio.to_thread(
+                        imap.set_keyword, client, mailbox.inbox, routed, ROUTED_KEYWORD
+                    )
+                except imapclient.exceptions.IMAPClientError as exc:
+                    log.warning("mailbox=%s could not set %s: %s", mailbox.name,
+                                ROUTED_KEYWORD, exc)
+
+    def _parse(
+        self, mailbox: MailboxConfig, batch: _Batch, report: WindowReport
+    ) -> tuple[list[MessageFacts], list[tuple[int, str]]]:
         report.fetched += len(batch.messages)
         parsed: list[MessageFacts] = []
         skipped: list[tuple[int, str]] = []
@@ -164,8 +213,18 @@ class Window:
                     )
                 )
             except MalformedMessage as exc:
-                log.warning("mailbox=%s uid=%d skipped: %s", mailbox.name, fetched.uid, exc)
+                log.warning("mailbox=%s folder=%s uid=%d skipped: %s", mailbox.name,
+                            batch.folder, fetched.uid, exc)
                 skipped.append((fetched.uid, str(exc)))
+        report.skipped.extend((mailbox.name, uid, reason) for uid, reason in skipped)
+        return parsed, skipped
+
+    async def _handle_inbox_batch(
+        self, client: imapclient.IMAPClient, mailbox: MailboxConfig, batch: _Batch,
+        now: datetime, report: WindowReport, *, dry_run: bool,
+    ) -> list[int]:
+        """Decide, compose and commit one batch; return the UIDs that were redirected."""
+        parsed, skipped = self._parse(mailbox, batch, report)
         known: set[str] = set()
         if batch.rebaseline:
             known = self.store.known_message_ids(
@@ -178,27 +237,31 @@ class Window:
             if f.message_id not in known and not (batch.first_sync and f.received_at < cutoff)
         ]
         plans = plan_window(
-            fresh, config=self.config, calendar=self.calendar, state=_StateView(self.store),
-            now=now,
+            fresh, config=self.config, calendar=self.calendar, state=self.state, now=now
         )
+        redirect_uids = [p.facts.uid for p in plans if p.redirect is not None]
+        originals: dict[int, bytes] = {}
+        if redirect_uids:
+            originals = await asyncio.to_thread(imap.fetch_raw, client, redirect_uids)
         outgoing = [
-            compose_auto_reply(action, config=self.config, env=self.templates, now=now)
-            for plan in plans
-            for action in plan.actions
+            out for plan in plans for action in plan.actions
+            if (out := self._compose(action, originals, now)) is not None
         ]
         report.plans.extend(plans)
         report.outgoing.extend(outgoing)
-        report.skipped.extend((mailbox.name, uid, reason) for uid, reason in skipped)
         report.baseline += len(baseline)
         report.already_known += len(known)
         for plan in plans:
             log.info(
-                "mailbox=%s msg=%s owner=%s reply=%s rule=%s",
+                "mailbox=%s msg=%s owner=%s reply=%s rule=%s%s%s%s",
                 mailbox.name, message_key(plan.facts.message_id), plan.match.owner,
                 plan.reply.reply, plan.reply.rule,
+                " routed" if plan.redirect else "",
+                " follow-up" if plan.followup_of else "",
+                " acknowledges" if plan.acknowledges else "",
             )
         if dry_run:
-            return
+            return []
         top = max((m.uid for m in batch.messages), default=0)
         with self.store.transaction():
             for facts in parsed:
@@ -208,22 +271,168 @@ class Window:
                 self._record(facts, "baseline", "", "first sync: older than the lookback", now)
             for plan in plans:
                 self._record(plan.facts, "decided", plan.reply.rule, plan.reply.reason, now)
+                if plan.track is not None:
+                    self.store.add_item(plan.track, now)
+                if plan.followup_of is not None:
+                    self.store.add_followup(
+                        plan.facts.message_id, plan.followup_of, plan.facts.received_at
+                    )
+                if plan.acknowledges is not None:
+                    self._acknowledge(plan.acknowledges, report)
             for uid, reason in skipped:
                 self.store.record_skip(
                     mailbox=mailbox.name, folder=batch.folder, uid=uid, reason=reason, now=now
                 )
-            for out in outgoing:
-                report.queued += self.store.add_action(
-                    dedupe_key=out.dedupe_key, kind=out.kind,
-                    source_message_id=out.source_message_id, envelope_from=out.envelope_from,
-                    recipients=out.recipients, outgoing_message_id=out.message_id,
-                    raw=out.message.as_bytes(), on_sent=out.on_sent, now=now,
-                )
-            previous = self.store.folder_state(mailbox.name, batch.folder)
-            last = max(top, previous.last_uid if previous and not batch.rebaseline else 0)
-            self.store.set_folder_state(
-                mailbox.name, batch.folder, FolderState(batch.status.uidvalidity, last), now
+            self._queue(outgoing, report, now)
+            self._advance(mailbox, batch, top, now)
+        return [u for u in redirect_uids if u in originals]
+
+    def _compose(
+        self, action: AutoReply | ContactNote | Redirect | UrgentAlert,
+        originals: dict[int, bytes], now: datetime,
+    ) -> Outgoing | None:
+        config, env = self.config, self.templates
+        if isinstance(action, AutoReply):
+            return compose_auto_reply(action, config=config, env=env, now=now)
+        if isinstance(action, ContactNote):
+            return compose_contact_note(action, config=config, env=env, now=now)
+        if isinstance(action, UrgentAlert):
+            return compose_alert(action, config=config, env=env, now=now)
+        original = originals.get(action.facts.uid)
+        if original is None:
+            log.warning("mailbox=%s msg=%s vanished before it could be redirected",
+                        action.facts.mailbox, message_key(action.facts.message_id))
+            return None
+        return compose_redirect(action, original, config=config, now=now)
+
+    def _queue(self, outgoing: list[Outgoing], report: WindowReport, now: datetime) -> None:
+        for out in outgoing:
+            report.queued += self.store.add_action(
+                dedupe_key=out.dedupe_key, kind=out.kind,
+                source_message_id=out.source_message_id, envelope_from=out.envelope_from,
+                recipients=out.recipients, outgoing_message_id=out.message_id,
+                raw=out.as_bytes(), on_sent=out.on_sent, now=now,
             )
+
+    def _advance(self, mailbox: MailboxConfig, batch: _Batch, top: int, now: datetime) -> None:
+        previous = self.store.folder_state(mailbox.name, batch.folder)
+        last = max(top, previous.last_uid if previous and not batch.rebaseline else 0)
+        self.store.set_folder_state(
+            mailbox.name, batch.folder, FolderState(batch.status.uidvalidity, last), now
+        )
+
+    def _acknowledge(self, ack: Acknowledgment, report: WindowReport) -> None:
+        if self.store.acknowledge(ack.root_id, ack.at, ack.how):
+            report.acknowledged.append(ack)
+            log.info("acknowledged msg=%s how=%s", message_key(ack.root_id), ack.how)
+
+    async def _sync_sent(
+        self, client: imapclient.IMAPClient, mailbox: MailboxConfig, folder: str,
+        now: datetime, report: WindowReport, *, dry_run: bool,
+    ) -> None:
+        """The team's replies in a Sent folder acknowledge the items they answer. Only the
+        high-water mark is stored: a reply read twice acknowledges nothing twice."""
+        state = self.store.folder_state(mailbox.name, folder)
+        try:
+            batches = _sync_batches(client, mailbox, folder, state)
+            batch = await asyncio.to_thread(next, batches, None)
+        except imapclient.exceptions.IMAPClientError as exc:
+            message = (
+                f"mailbox {mailbox.name!r}: the Sent folder {folder!r} cannot be opened ({exc});"
+                " set mailboxes.sent to the folder's name, or to \"\" to not read one"
+            )
+            log.error("%s", message)
+            report.errors.append(message)
+            return
+        while batch is not None:
+            parsed, _ = self._parse(mailbox, batch, report)
+            acks = plan_sent(parsed, config=self.config, state=self.state, now=now)
+            if not dry_run:
+                with self.store.transaction():
+                    for ack in acks:
+                        self._acknowledge(ack, report)
+                    top = max((m.uid for m in batch.messages), default=0)
+                    self._advance(mailbox, batch, top, now)
+            batch = await asyncio.to_thread(next, batches, None)
+
+    async def _check_answered(
+        self, client: imapclient.IMAPClient, mailbox: MailboxConfig, now: datetime,
+        report: WindowReport, *, dry_run: bool,
+    ) -> None:
+        """An open item whose copy in this inbox carries \\Answered is acknowledged."""
+        open_ids = [item.message_id for item in self.store.open_items()]
+        copies = [
+            (uid, mid) for box, folder, uid, mid in self.store.copies(open_ids)
+            if box == mailbox.name and folder == mailbox.inbox
+        ]
+        if not copies:
+            return
+
+        def flags() -> dict[int, tuple[str, ...]]:
+            imap.select(client, mailbox.inbox)
+            return imap.fetch_flags(client, [uid for uid, _ in copies])
+
+        found = await asyncio.to_thread(flags)
+        acks = [
+            Acknowledgment(mid, now, "answered-flag")
+            for uid, mid in copies if is_answered(found.get(uid, ()))
+        ]
+        if acks and not dry_run:
+            with self.store.transaction():
+                for ack in acks:
+                    self._acknowledge(ack, report)
+
+    # -- the escalation ladder ------------------------------------------------------------
+    async def _climb_ladder(self, now: datetime, report: WindowReport, *, dry_run: bool) -> None:
+        owners_unread = {
+            m.owner for m in self.config.mailboxes if m.name in report.failed_mailboxes
+        }
+        steps = [
+            step for step in due_steps(
+                self.store.open_items(), steps=self.config.escalation.steps,
+                calendar=self.calendar, team=self.config.team, now=now,
+            )
+            # The owner's mailbox could not be read: their reply may be there. Wait.
+            if step.item.owner not in owners_unread
+        ]
+        if not steps:
+            return
+        originals = await self._fetch_originals([s.item.message_id for s in steps])
+        outgoing = [
+            compose_ladder(step, originals.get(step.item.message_id), config=self.config,
+                           env=self.templates, now=now)
+            for step in steps
+        ]
+        report.ladder.extend(steps)
+        report.outgoing.extend(outgoing)
+        for step in steps:
+            log.info("ladder msg=%s step=%d %s to %s", message_key(step.item.message_id),
+                     step.step, step.kind, step.to)
+        if dry_run:
+            return
+        with self.store.transaction():
+            self._queue(outgoing, report, now)
+            for step in steps:
+                self.store.set_ladder_step(step.item.message_id, step.step)
+
+    async def _fetch_originals(self, message_ids: list[str]) -> dict[str, bytes]:
+        """The original messages to attach, read from any mailbox that has a copy. A mailbox
+        that cannot be read costs the attachment, never the reminder."""
+        by_mailbox: dict[str, dict[str, list[tuple[int, str]]]] = {}
+        for box, folder, uid, mid in self.store.copies(message_ids):
+            by_mailbox.setdefault(box, {}).setdefault(folder, []).append((uid, mid))
+        found: dict[str, bytes] = {}
+        mailboxes = {m.name: m for m in self.config.mailboxes}
+        for name, folders in by_mailbox.items():
+            mailbox = mailboxes.get(name)
+            wanted = [c for copies in folders.values() for c in copies if c[1] not in found]
+            if mailbox is None or not wanted:
+                continue
+            try:
+                found.update(await asyncio.to_thread(_fetch_copies, mailbox, folders))
+            except (MailboxUnavailable, imapclient.exceptions.IMAPClientError, OSError) as exc:
+                log.warning("mailbox=%s originals for reminders not available: %s", name, exc)
+        return found
 
     def _record(
         self, facts: MessageFacts, status: str, rule: str, reason: str, now: datetime
@@ -237,6 +446,24 @@ class Window:
         for address in {facts.sender.email if facts.sender else "", facts.return_path or ""}:
             if address:
                 self.store.record_contact(address, now)
+
+
+def _fetch_copies(
+    mailbox: MailboxConfig, folders: dict[str, list[tuple[int, str]]]
+) -> dict[str, bytes]:
+    password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
+    client = imap.connect(mailbox, password)
+    try:
+        found: dict[str, bytes] = {}
+        for folder, copies in folders.items():
+            imap.select(client, folder)
+            raw = imap.fetch_raw(client, [uid for uid, _ in copies])
+            for uid, mid in copies:
+                if uid in raw and mid not in found:
+                    found[mid] = raw[uid]
+        return found
+    finally:
+        _logout(client)
 
 
 def _logout(client: imapclient.IMAPClient) -> None:

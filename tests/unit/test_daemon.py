@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,10 @@ def _receive(sock: socket.socket, wanted: str, timeout: float = 20) -> list[str]
 
 
 @pytest.fixture
-def notify_socket(tmp_path: Path) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify"))
-    return sock
+def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "notify"))
+        yield sock
 
 
 def test_sd_notify_is_silent_without_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,6 +89,8 @@ def test_daemon_speaks_notify_reloads_and_stops(
         if proc.poll() is None:
             proc.kill()
     log = proc.stdout.read() if proc.stdout else ""
+    if proc.stdout:
+        proc.stdout.close()
     assert "scheduled check window 10:00" in log
     assert "reload refused, keeping the running configuration" in log
     assert "schedule.check_windows" in log
