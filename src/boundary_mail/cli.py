@@ -21,6 +21,7 @@ from boundary_mail.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from boundary_mail.config import Config
+    from boundary_mail.store import Store
     from boundary_mail.window import WindowReport
 
 log = logging.getLogger("boundary_mail")
@@ -60,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     poll.add_argument("--dry-run", action="store_true",
                       help="show every decision and reply text; send and record nothing")
-    sub.add_parser("status", help="show what is open and what is queued")
+    status = sub.add_parser("status", help="show what is open and what is queued")
+    status.add_argument("--now", metavar="ISO", help="judge ages and deadlines at this time")
+    ack = sub.add_parser("ack", help="mark a tracked client message as acknowledged by hand")
+    ack.add_argument("message_id", metavar="MESSAGE-ID",
+                     help="the Message-ID, as shown by status (angle brackets optional)")
+    ack.add_argument("--now", metavar="ISO", help="record this time instead of the clock")
     return parser
 
 
@@ -79,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "poll":
             return asyncio.run(_poll(config, args.now, dry_run=args.dry_run))
         if args.command == "status":
-            return _status(config)
+            return _status(config, args.now)
+        if args.command == "ack":
+            return _ack(config, args.message_id, args.now)
         if args.command == "run":
             from boundary_mail.daemon import run_daemon
 
@@ -135,6 +143,7 @@ async def _poll(config: Config, now_arg: str | None, *, dry_run: bool) -> int:
 
 def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str:
     """What a window did (or, with --dry-run, would do), for a person to read."""
+    from boundary_mail.decide import ContactNote, Redirect, UrgentAlert
     from boundary_mail.templates import format_when
 
     tz = config.tz
@@ -153,16 +162,37 @@ def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str
         )
         verdict = "auto-reply" if plan.reply.reply else f"no reply ({plan.reply.rule})"
         lines.append(f"      {verdict}: {plan.reply.reason}")
+        if plan.track is not None:
+            lines.append(
+                f"      tracked for {plan.track.owner}: read"
+                f" {format_when(plan.promise.read_at.astimezone(tz), config.locale)};"
+                f" answer by {format_when(plan.promise.answer_by.astimezone(tz), config.locale)}"
+            )
+        if plan.followup_of is not None:
+            lines.append(f"      follow-up of {plan.followup_of} (counted, not a new item)")
+        if plan.acknowledges is not None:
+            lines.append(f"      acknowledges {plan.acknowledges.root_id}")
+        for action in plan.actions:
+            if isinstance(action, Redirect):
+                lines.append(f"      redirected to {action.to} (its point of contact)")
+            elif isinstance(action, UrgentAlert):
+                lines.append(f"      URGENT ({action.why}): alert to {', '.join(action.to)}")
+            elif isinstance(action, ContactNote):
+                lines.append(f"      contact note: {action.contact} is their point of contact")
+    for ack in report.acknowledged:
+        if not any(p.acknowledges == ack for p in report.plans):
+            lines.append(f"  acknowledged {ack.root_id} ({ack.how})")
+    for step in report.ladder:
         lines.append(
-            f"      read {format_when(plan.promise.read_at.astimezone(tz), config.locale)};"
-            f" answer by {format_when(plan.promise.answer_by.astimezone(tz), config.locale)}"
+            f"  {step.kind} (step {step.step}) to {step.to}: {step.item.client or 'unassigned'}"
+            f" {step.item.sender}, {step.overdue_hours:.1f} business hours past its deadline"
         )
     for mailbox, uid, reason in report.skipped:
         lines.append(f"  [{mailbox}] uid {uid} skipped: {reason}")
     if dry_run:
         for out in report.outgoing:
             lines.append(f"  --- would send ({out.kind}) to {', '.join(out.recipients)} ---")
-            lines.append(_indent(out.message.as_string()))
+            lines.append(_indent(out.preview()))
     else:
         lines.append(f"  queued {report.queued}, sent {report.sent}, failed {report.failed}")
     for error in report.errors:
@@ -174,24 +204,83 @@ def _indent(text: str) -> str:
     return "\n".join("      " + line for line in text.splitlines())
 
 
-def _status(config: Config) -> int:
+def _status(config: Config, now_arg: str | None) -> int:
     from boundary_mail.store import Store
 
     store = Store(config.state_file)
     try:
-        pending = store.pending_actions()
-        failed = [a for a in store.actions() if a.status == "failed"]
-        print(f"state: {config.state_file} (schema {store.schema_version})")
-        print(f"messages seen: {store.message_count()}  (decided {store.message_count('decided')},"
-              f" baseline {store.message_count('baseline')}, skipped {len(store.skipped())})")
-        print(f"queued to send: {len(pending)}")
-        for action in pending:
-            print(f"  {action.kind} to {', '.join(action.recipients)} (attempts {action.attempts}"
-                  + (f", last error: {action.last_error}" if action.last_error else "") + ")")
-        if failed:
-            print(f"refused for good: {len(failed)}")
-            for action in failed:
-                print(f"  {action.kind} to {', '.join(action.recipients)}: {action.last_error}")
+        print(format_status(store, config, _now(now_arg, config)))
     finally:
         store.close()
+    return 0
+
+
+def format_status(store: Store, config: Config, now: datetime) -> str:
+    """Open items by owner (age, deadline, ladder step), then the outgoing queue."""
+    from boundary_mail.templates import format_when
+
+    tz = config.tz
+    pending = store.pending_actions()
+    failed = [a for a in store.actions() if a.status == "failed"]
+    lines = [
+        f"state: {config.state_file} (schema {store.schema_version})",
+        f"messages seen: {store.message_count()}  (decided {store.message_count('decided')},"
+        f" baseline {store.message_count('baseline')}, skipped {len(store.skipped())})",
+    ]
+    items = store.open_items()
+    lines.append(f"open items: {len(items)}")
+    steps = len(config.escalation.steps)
+    for owner in sorted({i.owner for i in items}):
+        mine = [i for i in items if i.owner == owner]
+        lines.append(f"  {owner}: {len(mine)} open")
+        for item in mine:
+            hours = (now - item.received_at).total_seconds() / 3600
+            age = f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} h"
+            overdue = "  OVERDUE" if now >= item.deadline else ""
+            flags = "".join([
+                " urgent" if item.urgent else "",
+                f" follow-ups {item.followups}" if item.followups else "",
+                f" routed from {item.routed_from}" if item.routed_from else "",
+            ])
+            lines.append(
+                f"    {item.message_id}  {item.client or 'unassigned'} {item.sender}"
+                f"  age {age}  answer by {format_when(item.deadline.astimezone(tz), config.locale)}"
+                f"  ladder {item.ladder_step}/{steps}{flags}{overdue}"
+            )
+    lines.append(f"queued to send: {len(pending)}")
+    for action in pending:
+        lines.append(
+            f"  {action.kind} to {', '.join(action.recipients)} (attempts {action.attempts}"
+            + (f", last error: {action.last_error}" if action.last_error else "") + ")"
+        )
+    if failed:
+        lines.append(f"refused for good: {len(failed)}")
+        for action in failed:
+            lines.append(f"  {action.kind} to {', '.join(action.recipients)}: {action.last_error}")
+    return "\n".join(lines)
+
+
+def _ack(config: Config, message_id: str, now_arg: str | None) -> int:
+    from boundary_mail.store import Store
+
+    wanted = message_id.strip()
+    if not wanted.startswith("<"):
+        wanted = f"<{wanted}>"
+    now = _now(now_arg, config)
+    store = Store(config.state_file)
+    try:
+        item = store.item(wanted)
+        if item is None:
+            raise UserError(
+                f"{wanted} is not a tracked message; `boundary-mail status` lists the open ones"
+            )
+        with store.transaction():
+            closed = store.acknowledge(wanted, now, "manual")
+    finally:
+        store.close()
+    if closed:
+        print(f"acknowledged {wanted} ({item.client or 'unassigned'}, {item.sender});"
+              " no further reminders")
+    else:
+        print(f"{wanted} was already acknowledged ({item.acknowledged_how})")
     return 0
