@@ -45,6 +45,7 @@ years 1-9999 also raise ValueError.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -92,6 +93,12 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{moment.isoformat()} has no time zone; pass an aware datetime")
     return moment.astimezone(UTC)
+
+
+def _first_at_or_after(instants: tuple[datetime, ...], moment: datetime) -> datetime | None:
+    """The first of the sorted ``instants`` at or after ``moment``, if any."""
+    i = bisect.bisect_left(instants, moment)
+    return instants[i] if i < len(instants) else None
 
 
 def _day_before(d: date) -> date:
@@ -251,12 +258,12 @@ class BusinessCalendar:
         # Start a day early: a DST gap just before midnight can push a window into the next day.
         day = _day_before(self._local_date(moment))
         for _ in range(SEARCH_DAYS):
-            found = next((w for w in self._windows_on(day) if w >= moment), None)
+            found = _first_at_or_after(self._windows_on(day), moment)
             if found is not None:
                 # Only a gap-pushed window can reach into the next day, and then the next day's
                 # own earlier window comes first. Rare, but the promise must be the first window.
                 tomorrow = day + _DAY
-                later = next((w for w in self._windows_on(tomorrow) if w >= moment), None)
+                later = _first_at_or_after(self._windows_on(tomorrow), moment)
                 if later is not None and later < found:
                     return tomorrow, later
                 return day, found
