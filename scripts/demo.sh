@@ -30,7 +30,9 @@ bm poll --now 2026-11-19T18:00
 say "Friday morning mail arrives"
 .venv/bin/python scripts/demo_mail.py --until 10:00
 say "Friday 10:00 check window (dry run first: every decision, every reply text)"
-bm poll --now 2026-11-20T10:00 --dry-run | head -n 60
+bm poll --now 2026-11-20T10:00 --dry-run > "$demo/dry-run.txt"
+head -n 80 "$demo/dry-run.txt"
+echo "  … (the whole dry run: $demo/dry-run.txt)"
 say "Friday 10:00 check window"
 bm poll --now 2026-11-20T10:00
 

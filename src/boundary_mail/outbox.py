@@ -35,26 +35,28 @@ async def drain(config: Config, store: Store, now: datetime) -> DrainResult:
     if not pending:
         return result
     password = resolve_password(config.smtp, where="smtp")
-    for action in pending:
-        try:
-            await smtp.send(
-                config.smtp, password, action.raw,
-                envelope_from=action.envelope_from, recipients=action.recipients,
-            )
-        except smtp.SendRefused as exc:
-            store.mark_attempt_failed(action, str(exc), final=True)
-            log.error("action=%d kind=%s refused for good: %s", action.id, action.kind, exc)
-            result.failed += 1
-            continue
-        except MailboxUnavailable as exc:
-            store.mark_attempt_failed(action, str(exc), final=False)
-            log.error("sending paused, %d message(s) stay queued: %s", len(pending), exc)
-            result.errors.append(str(exc))
-            break
-        store.mark_sent(action, now)
-        result.sent += 1
-        log.info(
-            "sent action=%d kind=%s for msg=%s", action.id, action.kind,
-            message_key(action.source_message_id),
-        )
+    try:
+        async with smtp.session(config.smtp, password) as connection:
+            for action in pending:
+                try:
+                    await connection.send(
+                        action.raw, envelope_from=action.envelope_from,
+                        recipients=action.recipients,
+                    )
+                except smtp.SendRefused as exc:
+                    store.mark_attempt_failed(action, str(exc), final=True)
+                    log.error("action=%d kind=%s refused for good: %s", action.id, action.kind,
+                              exc)
+                    result.failed += 1
+                    continue
+                store.mark_sent(action, now)
+                result.sent += 1
+                log.info("sent action=%d kind=%s for msg=%s", action.id, action.kind,
+                         message_key(action.source_message_id))
+    except MailboxUnavailable as exc:
+        waiting = pending[result.sent + result.failed :]
+        if waiting:
+            store.mark_attempt_failed(waiting[0], str(exc), final=False)
+        log.error("sending paused, %d message(s) stay queued: %s", len(waiting), exc)
+        result.errors.append(str(exc))
     return result

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import aiosmtplib
 
@@ -27,48 +28,81 @@ def _where(smtp: SmtpConfig) -> str:
     return f"SMTP server {smtp.host}:{smtp.port}"
 
 
-async def send(
-    smtp: SmtpConfig,
-    password: str | None,
-    raw: bytes,
-    *,
-    envelope_from: str,
-    recipients: Sequence[str],
-) -> None:
-    """Send one message; raise SendRefused (permanent) or MailboxUnavailable (try later)."""
-    context = tls_context(str(smtp.ca_file) if smtp.ca_file else None)
+class Session:
+    """One authenticated SMTP connection; `send` maps every failure to what it means."""
+
+    def __init__(self, client: aiosmtplib.SMTP, smtp: SmtpConfig) -> None:
+        self._client = client
+        self._smtp = smtp
+
+    async def send(self, raw: bytes, *, envelope_from: str, recipients: Sequence[str]) -> None:
+        """Send one message; raise SendRefused (permanent) or MailboxUnavailable (try later).
+        An empty `envelope_from` is the null reverse path <> of automatic replies."""
+        try:
+            await self._client.sendmail(envelope_from, list(recipients), raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise SendRefused(
+                f"{_where(self._smtp)}: the recipient was refused ({_codes(exc)})"
+            ) from None
+        except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError) as exc:
+            text = f"{_where(self._smtp)}: the message was refused ({exc.code} {exc.message})"
+            if 500 <= exc.code < 600:
+                raise SendRefused(text) from None
+            raise MailboxUnavailable(text + "; will try again") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MailboxUnavailable(
+                f"{_where(self._smtp)}: sending failed ({type(exc).__name__}); will try again"
+            ) from None
+
+
+def _codes(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
+    return ", ".join(f"{r.code} {r.message}" for r in exc.recipients) or str(exc)
+
+
+@asynccontextmanager
+async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Session]:
+    """Connect (implicit TLS or STARTTLS, certificate verified) and log in, or raise
+    MailboxUnavailable with what to fix."""
+    client = aiosmtplib.SMTP(
+        hostname=smtp.host,
+        port=smtp.port,
+        use_tls=smtp.security == "tls",
+        start_tls=smtp.security == "starttls",
+        tls_context=tls_context(str(smtp.ca_file) if smtp.ca_file else None),
+        timeout=smtp.timeout_seconds,
+    )
     try:
-        await aiosmtplib.send(
-            raw,
-            sender=envelope_from,
-            recipients=list(recipients),
-            hostname=smtp.host,
-            port=smtp.port,
-            use_tls=smtp.security == "tls",
-            start_tls=smtp.security == "starttls",
-            tls_context=context,
-            username=smtp.username,
-            password=password if smtp.username else None,
-            timeout=smtp.timeout_seconds,
-        )
+        await client.connect()
+        if smtp.username:
+            await client.login(smtp.username, password or "")
     except aiosmtplib.SMTPAuthenticationError:
+        client.close()
         raise MailboxUnavailable(
             f"{_where(smtp)}: login as {smtp.username!r} was refused; check the username and"
             " the password source"
         ) from None
-    except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPSenderRefused,
-            aiosmtplib.SMTPDataError) as exc:
-        code = getattr(exc, "code", 0) or 0
-        text = f"{_where(smtp)}: the message was refused ({exc})"
-        if 500 <= code < 600 or isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-            raise SendRefused(text) from None
-        raise MailboxUnavailable(text + "; will try again") from None
     except ssl.SSLCertVerificationError as exc:
+        client.close()
         raise MailboxUnavailable(
             f"{_where(smtp)}: the server's TLS certificate is not trusted"
             f" ({exc.verify_message}); set smtp.ca_file to the CA that signed it"
         ) from None
     except (aiosmtplib.SMTPException, OSError) as exc:
+        client.close()
+        cause = exc.__cause__ or exc
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise MailboxUnavailable(
+                f"{_where(smtp)}: the server's TLS certificate is not trusted"
+                f" ({cause.verify_message}); set smtp.ca_file to the CA that signed it"
+            ) from None
         raise MailboxUnavailable(
-            f"{_where(smtp)}: sending failed ({type(exc).__name__}: {exc}); will try again"
+            f"{_where(smtp)}: cannot connect ({type(exc).__name__}: {exc}); check host, port,"
+            " security and that the server is up; will try again"
         ) from None
+    try:
+        yield Session(client, smtp)
+    finally:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):  # the server may have gone already
+            client.close()
