@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     poll.add_argument("--dry-run", action="store_true",
                       help="show every decision and reply text; send and record nothing")
+    poll.add_argument("--urgent-only", action="store_true",
+                      help="only the between-windows scan: alert on urgent/VIP mail, nothing else")
     status = sub.add_parser("status", help="show what is open and what is queued")
     status.add_argument("--now", metavar="ISO", help="judge ages and deadlines at this time")
     ack = sub.add_parser("ack", help="mark a tracked client message as acknowledged by hand")
@@ -83,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return _check_config(config, path)
         if args.command == "poll":
-            return asyncio.run(_poll(config, args.now, dry_run=args.dry_run))
+            return asyncio.run(
+                _poll(config, args.now, dry_run=args.dry_run, urgent_only=args.urgent_only)
+            )
         if args.command == "status":
             return _status(config, args.now)
         if args.command == "ack":
@@ -127,14 +131,24 @@ def _check_config(config: Config, path: str) -> int:
     return 0
 
 
-async def _poll(config: Config, now_arg: str | None, *, dry_run: bool) -> int:
+async def _poll(
+    config: Config, now_arg: str | None, *, dry_run: bool, urgent_only: bool = False
+) -> int:
     from boundary_mail.store import Store
     from boundary_mail.window import Window
 
     now = _now(now_arg, config)
     store = Store(config.state_file)
     try:
-        report = await Window(config, store).run(now, dry_run=dry_run)
+        window = Window(config, store)
+        if urgent_only:
+            report = await window.urgent_scan(now)
+            print(f"urgent scan at {now.astimezone(config.tz):%Y-%m-%d %H:%M %Z}: fetched"
+                  f" {report.fetched}, alerts queued {report.queued}, sent {report.sent}")
+            for error in report.errors:
+                print(f"  error: {error}")
+            return 0 if report.ok else 1
+        report = await window.run(now, dry_run=dry_run)
     finally:
         store.close()
     print(format_report(report, config, dry_run=dry_run))

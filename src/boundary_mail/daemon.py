@@ -66,6 +66,12 @@ class Daemon:
                 id=f"window-{window:%H%M}", name=f"check window {window:%H:%M}",
                 misfire_grace_time=3600, coalesce=True, max_instances=1,
             )
+        minutes = self.config.schedule.urgent_scan_minutes
+        if minutes:
+            self.scheduler.add_job(
+                self.urgent_scan_job, "interval", minutes=minutes, id="urgent-scan",
+                name=f"urgent scan every {minutes} min", coalesce=True, max_instances=1,
+            )
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec:
             self.scheduler.add_job(
@@ -97,6 +103,21 @@ class Daemon:
                 f"STATUS=last window {now:%H:%M}Z: {len(report.plans)} new,"
                 f" {report.sent} sent, {len(report.errors)} error(s)"
             )
+
+    async def urgent_scan_job(self) -> None:
+        """Header-only scan for urgent mail, in business hours only, never during a window."""
+        now = datetime.now(UTC)  # noqa: TID251 - the daemon is where the clock is read
+        calendar = BusinessCalendar.from_config(self.config.schedule, self.config.tz)
+        if calendar.is_after_hours(now) or self.lock.locked():
+            return
+        async with self.lock:
+            store = Store(self.config.state_file)
+            try:
+                await Window(self.config, store).urgent_scan(now)
+            except Exception:  # a failed scan must never stop the daemon
+                log.exception("urgent scan failed; the daemon keeps running")
+            finally:
+                store.close()
 
     def reload(self) -> None:
         try:

@@ -154,6 +154,44 @@ class Window:
         )
         return report
 
+    async def urgent_scan(self, now: datetime) -> WindowReport:
+        """Between windows: a header-only look at new inbox mail, to alert on urgent and VIP
+        messages at once. Nothing else is decided or recorded; the next window handles these
+        messages fully, and never alerts twice (an alert's queue key is its Message-ID)."""
+        report = WindowReport(now=now)
+        alerts: list[Outgoing] = []
+        for mailbox in self.config.mailboxes:
+            state = self.store.folder_state(mailbox.name, mailbox.inbox)
+            if state is None:
+                continue  # never synced: the first window sets the baseline
+            try:
+                batches = await asyncio.to_thread(_peek_new, mailbox, state)
+            except (MailboxUnavailable, imapclient.exceptions.IMAPClientError, OSError) as exc:
+                log.warning("mailbox=%s urgent scan failed: %s", mailbox.name, exc)
+                report.errors.append(str(exc))
+                continue
+            for batch in batches:
+                parsed, _ = self._parse(mailbox, batch, report)
+                plans = plan_window(
+                    parsed, config=self.config, calendar=self.calendar, state=self.state, now=now
+                )
+                alerts.extend(
+                    compose_alert(action, config=self.config, env=self.templates, now=now)
+                    for plan in plans for action in plan.actions
+                    if isinstance(action, UrgentAlert)
+                )
+        report.outgoing.extend(alerts)
+        if alerts:
+            with self.store.transaction():
+                self._queue(alerts, report, now)
+        if report.queued:
+            result = await drain(self.config, self.store, now)
+            report.sent, report.failed = result.sent, result.failed
+            report.errors.extend(result.errors)
+        log.info("urgent scan done: fetched=%d alerts=%d sent=%d", report.fetched,
+                 report.queued, report.sent)
+        return report
+
     # -- one mailbox ------------------------------------------------------------------------
     async def _sync_mailbox(
         self, mailbox: MailboxConfig, now: datetime, report: WindowReport, *, dry_run: bool
@@ -446,6 +484,17 @@ class Window:
         for address in {facts.sender.email if facts.sender else "", facts.return_path or ""}:
             if address:
                 self.store.record_contact(address, now)
+
+
+def _peek_new(mailbox: MailboxConfig, state: FolderState) -> list[_Batch]:
+    """New inbox mail since the last window, header fields only; the sync state is not
+    touched (the folder is opened read-only)."""
+    password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
+    client = imap.connect(mailbox, password)
+    try:
+        return list(_sync_batches(client, mailbox, mailbox.inbox, state))
+    finally:
+        _logout(client)
 
 
 def _fetch_copies(
