@@ -89,7 +89,9 @@ def _return_path(msg: EmailMessage) -> str | None:
     values = _all(msg, "Return-Path")
     if not values:
         return None
-    raw = _text(values[-1])  # the delivering server adds its own last (closest to the body)
+    # The final delivery prepends its Return-Path above every other field (RFC 5321 §4.4);
+    # one further down came with the message and may be forged.
+    raw = _text(values[0])
     if raw in ("<>", ""):
         return ""
     spec = getaddresses([raw])[0][1].strip("<>").lower()

@@ -141,3 +141,13 @@ def test_parser_survives_hostile_header_values(headers: list[tuple[str, str]]) -
     except MalformedMessage:
         return
     assert all("\n" not in a.name for a in f.recipients)
+
+
+def test_the_delivering_servers_return_path_wins() -> None:
+    """The final delivery prepends Return-Path (RFC 5321 §4.4); a Return-Path further down
+    came with the message itself and must not decide where an auto-reply goes."""
+    f = facts(
+        b"Return-Path: <real@acme.test>\r\nFrom: real@acme.test\r\n"
+        b"Return-Path: <victim@elsewhere.test>\r\nSubject: x\r\n\r\n"
+    )
+    assert f.return_path == "real@acme.test"
