@@ -69,6 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("message_id", metavar="MESSAGE-ID",
                      help="the Message-ID, as shown by status (angle brackets optional)")
     ack.add_argument("--now", metavar="ISO", help="record this time instead of the clock")
+    digest = sub.add_parser(
+        "digest", help="build today's digests; print their text, write their HTML, or send them",
+        description="Build the daily digest of each team member and of the lead. Without"
+        " --send or --out, print the plain-text digests. A digest with nothing waiting and"
+        " nothing that happened today is skipped unless digest.send_empty is set.",
+    )
+    digest.add_argument("--now", metavar="ISO", help="pretend it is this time")
+    digest_to = digest.add_mutually_exclusive_group()
+    digest_to.add_argument(
+        "--send", action="store_true",
+        help="queue one digest per recipient and send it; at most one per recipient and day",
+    )
+    digest_to.add_argument(
+        "--out", metavar="FILE",
+        help="write the HTML digests: FILE gets the lead's, and each member's goes beside it"
+        " as FILE's name plus -ADDRESS (digest.html -> digest-ann@example.com.html); if FILE"
+        " is a directory, each digest is written into it as ADDRESS.html",
+    )
     return parser
 
 
@@ -92,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(config, args.now)
         if args.command == "ack":
             return _ack(config, args.message_id, args.now)
+        if args.command == "digest":
+            return _digest(config, args.now, send=args.send, out=args.out)
         if args.command == "run":
             from boundary_mail.daemon import run_daemon
 
@@ -297,4 +317,48 @@ def _ack(config: Config, message_id: str, now_arg: str | None) -> int:
               " no further reminders")
     else:
         print(f"{wanted} was already acknowledged ({item.acknowledged_how})")
+    return 0
+
+
+def _digest(config: Config, now_arg: str | None, *, send: bool, out: str | None) -> int:
+    from pathlib import Path
+
+    from boundary_mail import digest_job
+    from boundary_mail.digest import render_digest
+    from boundary_mail.store import Store
+    from boundary_mail.templates import environment
+
+    now = _now(now_arg, config)
+    store = Store(config.state_file)
+    try:
+        if send:
+            report = asyncio.run(digest_job.send_digests(config, store, now))
+            for recipient in report.queued:
+                print(f"digest queued for {recipient}")
+            for recipient in report.already:
+                print(f"digest for {recipient} was already queued today; not sent again")
+            print(f"sent {report.sent}, failed {report.failed}")
+            for error in report.errors:
+                print(f"error: {error}", file=sys.stderr)
+            return 0 if report.ok else 1
+        digests = digest_job.todays_digests(store, config, now)
+    finally:
+        store.close()
+    env = environment(config.templates_dir, config.locale)
+    if out is None:
+        for d in digests:
+            print(render_digest(env, d, config).text)
+        if not digests:
+            print("no digest today: nothing waiting, nothing happened (digest.send_empty is off)")
+        return 0
+    target = Path(out)
+    for d in digests:
+        if target.is_dir():
+            path = target / f"{d.recipient}.html"
+        elif d.is_lead:
+            path = target
+        else:
+            path = target.with_name(f"{target.stem}-{d.recipient}{target.suffix}")
+        path.write_text(render_digest(env, d, config).html, encoding="utf-8")
+        print(f"wrote {path} ({d.recipient})")
     return 0

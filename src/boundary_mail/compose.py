@@ -22,6 +22,7 @@ import jinja2
 
 from boundary_mail.config import Config
 from boundary_mail.decide import AutoReply, ContactNote, Redirect, UrgentAlert
+from boundary_mail.digest import Digest, render_digest
 from boundary_mail.ladder import LadderStep
 from boundary_mail.policy import reply_subject
 from boundary_mail.templates import render
@@ -335,4 +336,26 @@ def compose_ladder(
         kind=step.kind, dedupe_key=step.dedupe_key, source_message_id=item.message_id,
         envelope_from=config.smtp.from_address, recipients=(step.to,), message=msg,
         on_sent={"ladder": {"message_id": item.message_id, "step": step.step}},
+    )
+
+
+def compose_digest(
+    digest: Digest, *, config: Config, env: jinja2.Environment, now: datetime
+) -> Outgoing:
+    """The daily digest: plain text and HTML alternatives, from the assistant to one team
+    member, auto-generated (RFC 3834 §5), once per recipient and local day (the dedupe key)."""
+    rendered = render_digest(env, digest, config)
+    msg = _base(
+        kind="digest", dedupe_key=digest.dedupe_key, from_email=config.smtp.from_address,
+        from_name=config.smtp.from_name, to=digest.recipient, subject=rendered.subject,
+        now=now, auto_submitted="auto-generated", marker=config.smtp.from_address,
+    )
+    del msg["To"]
+    msg["To"] = _address(digest.recipient, digest.recipient_name)
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return Outgoing(
+        kind="digest", dedupe_key=digest.dedupe_key, source_message_id="",
+        envelope_from=config.smtp.from_address, recipients=(digest.recipient,), message=msg,
+        on_sent={},
     )

@@ -531,3 +531,50 @@ class Store:
             query = f"SELECT mailbox, folder, uid, message_id FROM messages WHERE message_id IN ({marks})"  # noqa: E501, S608
             found.extend((r[0], r[1], r[2], r[3]) for r in self._db.execute(query, chunk))
         return found
+
+    # -- digest ----------------------------------------------------------------------------
+    def digest_items(self, since: datetime) -> list[tuple[TrackedItem, datetime]]:
+        """Every open item, and every item received, tracked or acknowledged since `since`,
+        each with the moment tracking started."""
+        rows = self._db.execute(
+            f"{self._ITEMS} WHERE i.status = 'open' OR i.received_at >= ?1"
+            " OR i.created_at >= ?1 OR i.acknowledged_at >= ?1 ORDER BY i.received_at",
+            (_iso(since),),
+        )
+        return [(self._item(r), _from_iso(r["created_at"])) for r in rows]
+
+    def digest_followups(self, since: datetime) -> list[sqlite3.Row]:
+        """Follow-ups received since `since`: client, owner (of the item), received_at."""
+        return list(self._db.execute(
+            "SELECT i.client, i.owner, f.received_at FROM followups f"
+            " JOIN items i ON i.message_id = f.root_id WHERE f.received_at >= ?"
+            " ORDER BY f.received_at",
+            (_iso(since),),
+        ))
+
+    def digest_sent(self, kinds: Iterable[str], since: datetime) -> list[sqlite3.Row]:
+        """Actions of these kinds sent since `since`, with the tracked item they concern
+        (owner, client, sender, subject: '' if untracked), the ladder step, and the mailbox
+        the source message arrived in."""
+        return list(self._db.execute(
+            "SELECT a.kind, a.source_message_id, a.recipients, a.sent_at,"
+            " coalesce(json_extract(a.on_sent, '$.ladder.step'), 0) AS step,"
+            " coalesce(i.owner, '') AS owner, coalesce(i.client, '') AS client,"
+            " coalesce(i.sender, '') AS sender, coalesce(i.subject, '') AS subject,"
+            " coalesce((SELECT m.mailbox FROM messages m WHERE m.message_id ="
+            " a.source_message_id ORDER BY m.recorded_at LIMIT 1), '') AS mailbox"
+            " FROM actions a LEFT JOIN items i ON i.message_id = a.source_message_id"
+            " WHERE a.status = 'sent' AND a.sent_at >= ?"
+            " AND a.kind IN (SELECT value FROM json_each(?)) ORDER BY a.sent_at",
+            (_iso(since), json.dumps(list(kinds))),
+        ))
+
+    def digest_decisions(self, since: datetime) -> list[sqlite3.Row]:
+        """Messages decided since `since`: mailbox, rule, reason, recorded_at, and the owner
+        of the item they became ('' if untracked)."""
+        return list(self._db.execute(
+            "SELECT m.mailbox, m.rule, m.reason, m.recorded_at, coalesce(i.owner, '') AS owner"
+            " FROM messages m LEFT JOIN items i ON i.message_id = m.message_id"
+            " WHERE m.status = 'decided' AND m.recorded_at >= ? ORDER BY m.recorded_at",
+            (_iso(since),),
+        ))

@@ -16,7 +16,7 @@ from babel.dates import format_date, format_time
 # Every template the assistant renders; a user's templates_dir may override any of them.
 TEMPLATE_NAMES = (
     "auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2", "contact_note.txt.j2",
-    "alert.txt.j2", "ladder.txt.j2",
+    "alert.txt.j2", "ladder.txt.j2", "digest.txt.j2", "digest.html.j2",
 )
 
 

@@ -1,0 +1,120 @@
+"""The daily digest, end to end: read the state → build (pure `digest`) → compose → queue → send.
+
+This is the shell around `digest.build_digests`, used by ``boundary-mail digest`` and the
+daemon's digest job. Each digest is queued with the dedupe key ``digest:<recipient>:<local
+date>`` before anything is sent, so a recipient gets one digest a day however often the job
+runs or the service restarts; the outbox drains it like any other mail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.policy import SMTP
+
+from boundary_mail.compose import Outgoing, compose_digest
+from boundary_mail.config import Config
+from boundary_mail.digest import (
+    LADDER_KINDS,
+    DecisionRecord,
+    Digest,
+    DigestData,
+    FollowupRecord,
+    ItemRecord,
+    SentRecord,
+    build_digests,
+    data_since,
+)
+from boundary_mail.outbox import drain
+from boundary_mail.store import Store
+from boundary_mail.templates import environment
+
+log = logging.getLogger(__name__)
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def load_digest_data(store: Store, config: Config, now: datetime) -> DigestData:
+    """The snapshot `build_digests` needs: the last 30 local days, plus every open item."""
+    since = data_since(now, config.tz)
+    return DigestData(
+        items=tuple(ItemRecord(item, created) for item, created in store.digest_items(since)),
+        followups=tuple(
+            FollowupRecord(r["client"], r["owner"], _moment(r["received_at"]))
+            for r in store.digest_followups(since)
+        ),
+        sent=tuple(
+            SentRecord(
+                kind=r["kind"], source_message_id=r["source_message_id"],
+                recipients=tuple(json.loads(r["recipients"])), sent_at=_moment(r["sent_at"]),
+                step=int(r["step"]), owner=r["owner"], mailbox=r["mailbox"],
+                client=r["client"], sender=r["sender"], subject=r["subject"],
+            )
+            for r in store.digest_sent(("auto_reply", *LADDER_KINDS), since)
+        ),
+        decisions=tuple(
+            DecisionRecord(r["mailbox"], r["rule"], r["reason"], _moment(r["recorded_at"]),
+                           r["owner"])
+            for r in store.digest_decisions(since)
+        ),
+    )
+
+
+def todays_digests(store: Store, config: Config, now: datetime) -> list[Digest]:
+    """Every recipient's digest that would go out now (empty ones only with send_empty)."""
+    digests = build_digests(config, load_digest_data(store, config, now), now)
+    return [d for d in digests if d.should_send(config.digest.send_empty)]
+
+
+def compose_all(digests: list[Digest], config: Config, now: datetime) -> list[Outgoing]:
+    env = environment(config.templates_dir, config.locale)
+    return [compose_digest(d, config=config, env=env, now=now) for d in digests]
+
+
+@dataclass(slots=True)
+class DigestReport:
+    queued: list[str] = field(default_factory=list)  # recipients queued now
+    already: list[str] = field(default_factory=list)  # recipients queued before today
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.failed
+
+
+def queue_digests(
+    store: Store, config: Config, digests: list[Digest], now: datetime
+) -> DigestReport:
+    """Queue each digest once; one already queued today (same dedupe key) is left alone."""
+    report = DigestReport()
+    fresh = [d for d in digests if not store.has_action(d.dedupe_key)]
+    report.already.extend(d.recipient for d in digests if d not in fresh)
+    outgoing = compose_all(fresh, config, now)
+    with store.transaction():
+        for out in outgoing:
+            added = store.add_action(
+                dedupe_key=out.dedupe_key, kind=out.kind,
+                source_message_id=out.source_message_id, envelope_from=out.envelope_from,
+                recipients=out.recipients, outgoing_message_id=out.message_id,
+                raw=out.message.as_bytes(policy=SMTP), on_sent=out.on_sent, now=now,
+            )
+            (report.queued if added else report.already).extend(out.recipients)
+    return report
+
+
+async def send_digests(config: Config, store: Store, now: datetime) -> DigestReport:
+    """Build, queue and send today's digests; one queued before today's run stays as it was."""
+    report = queue_digests(store, config, todays_digests(store, config, now), now)
+    result = await drain(config, store, now)
+    report.sent, report.failed, report.errors = result.sent, result.failed, result.errors
+    log.info(
+        "digest: queued=%d already=%d sent=%d failed=%d errors=%d", len(report.queued),
+        len(report.already), report.sent, report.failed, len(report.errors),
+    )
+    return report
