@@ -9,11 +9,19 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.integration.agency import Agency, client_mail
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FRIDAY_1605 = datetime(2026, 11, 20, 16, 5, tzinfo=BERLIN)
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)
+
+
+@pytest.fixture(autouse=True)
+def installed(agency: Agency) -> None:
+    """boundary-mail was installed on Thursday: its first sync (the baseline) is behind it."""
+    assert agency.poll(FRIDAY_1605 - timedelta(days=1)) == 0
 
 
 def replies_to(mailserver: Any, address: str) -> list[EmailMessage]:
@@ -130,10 +138,11 @@ def test_two_instances_writing_to_each_other_do_not_loop(
     # Ann's agency treats carol as an outside sender: make her not a team member there.
     assert "carol@agency.test" not in agency.config.team_addresses
     assert carol.poll(MONDAY_10 - timedelta(hours=1)) == 0  # Carol's first sync (baseline)
+    assert agency.poll(MONDAY_10 - timedelta(hours=1)) == 0
 
     mailserver.send(client_mail(sender="carol@agency.test", to="ann@agency.test",
                                 subject="Lunch?", message_id="<lunch@agency.test>"),
-                    user="carol")
+                    sender="carol@agency.test", to=["ann@agency.test"], user="carol")
     mailserver.wait_for("ann", 1)
     for hour in range(4):
         at = MONDAY_10 + timedelta(hours=hour)
