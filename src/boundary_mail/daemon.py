@@ -19,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.config import Config, load_config
+from boundary_mail.digest_job import send_digests
 from boundary_mail.errors import ConfigError
 from boundary_mail.store import Store
 from boundary_mail.window import Window
@@ -66,6 +67,14 @@ class Daemon:
                 id=f"window-{window:%H%M}", name=f"check window {window:%H:%M}",
                 misfire_grace_time=3600, coalesce=True, max_instances=1,
             )
+        digest_at = self.config.schedule.digest_time
+        self.scheduler.add_job(
+            self.digest_job,
+            CronTrigger(day_of_week=days, hour=digest_at.hour, minute=digest_at.minute,
+                        timezone=self.config.tz),
+            id="digest", name=f"daily digest {digest_at:%H:%M}",
+            misfire_grace_time=3600, coalesce=True, max_instances=1,
+        )
         minutes = self.config.schedule.urgent_scan_minutes
         if minutes:
             self.scheduler.add_job(
@@ -116,6 +125,24 @@ class Daemon:
                 await Window(self.config, store).urgent_scan(now)
             except Exception:  # a failed scan must never stop the daemon
                 log.exception("urgent scan failed; the daemon keeps running")
+            finally:
+                store.close()
+
+    async def digest_job(self, now: datetime | None = None) -> None:
+        """The daily digest on business days (public holidays skipped); a recipient gets at
+        most one a day, however often this runs."""
+        now = now or datetime.now(UTC)  # noqa: TID251 - the daemon is where the clock is read
+        calendar = BusinessCalendar.from_config(self.config.schedule, self.config.tz)
+        today = now.astimezone(self.config.tz).date()
+        if not calendar.is_business_day(today):
+            log.info("digest skipped: %s is not a business day", today)
+            return
+        async with self.lock:
+            store = Store(self.config.state_file)
+            try:
+                await send_digests(self.config, store, now)
+            except Exception:  # a failed digest must never stop the daemon
+                log.exception("digest failed; the daemon keeps running")
             finally:
                 store.close()
 
