@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -40,7 +41,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 DOMAIN = "agency.test"
@@ -740,6 +741,14 @@ def cmd_env() -> None:
         print(f"export {key}={shlex.quote(value)}")
 
 
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
@@ -751,10 +760,12 @@ def main(argv: list[str]) -> int:
         return 2
     which = tuple(w for w in ("imap", "smtp") if w in which)
     try:
-        if command == "up":
-            cmd_up(which)
-        elif command == "down":
-            cmd_down(which)
+        if command in ("up", "down"):
+            with locked(data_dir()):  # two test sessions starting at once take turns
+                if command == "up":
+                    cmd_up(which)
+                else:
+                    cmd_down(which)
         elif command == "status":
             return cmd_status()
         elif command == "env":
