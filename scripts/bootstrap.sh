@@ -10,6 +10,9 @@ fi
 if ! command -v systemd-analyze >/dev/null; then  # the unit file's tests verify it with this
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd
 fi
+if ! command -v chromium >/dev/null; then  # the digest render test screenshots the HTML with it
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

@@ -57,7 +57,7 @@ def volume_chart_svg(
     if any(len(s.messages) != days or len(s.followups) != days for s in series):
         raise ValueError("every series needs one value per day label")
     peak = max((max(s.totals(), default=0) for s in series), default=0) or 1
-    width = LABEL_WIDTH + days * (BAR_WIDTH + BAR_GAP) + 40
+    width = LABEL_WIDTH + days * (BAR_WIDTH + BAR_GAP) + 60
     height = LEGEND_HEIGHT + len(series) * ROW_HEIGHT + AXIS_HEIGHT
     parts = [
         f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}"'
@@ -100,7 +100,7 @@ def volume_chart_svg(
                 )
             parts.append("</g>")
         total = sum(s.totals())
-        parts.append(_text(width - 4, base - 8, str(total), anchor="end", colour="#666"))
+        parts.append(_text(width - 4, base - 8, f"total {total}", anchor="end", colour="#666"))
     axis_y = LEGEND_HEIGHT + len(series) * ROW_HEIGHT + 12
     for i, label in enumerate(day_labels):
         if label:
