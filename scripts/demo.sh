@@ -42,12 +42,24 @@ say "Friday 15:00 check window"
 bm poll --now 2026-11-20T15:00
 
 say "Friday evening and Saturday"
-.venv/bin/python scripts/demo_mail.py --from 15:00
+.venv/bin/python scripts/demo_mail.py --from 15:00 --until 72:00
 say "Monday 10:00 check window"
 bm poll --now 2026-11-23T10:00
 
-say "status"
-bm status
+say "Monday: Ann answers Maria from her own mail client"
+.venv/bin/python scripts/demo_mail.py --from 72:00
+say "Monday 15:00 check window: Ann's reply acknowledges; what is due gets a reminder"
+bm poll --now 2026-11-23T15:00
+say "Tuesday 15:00 check window: still unanswered 8 business hours later → the lead"
+bm poll --now 2026-11-24T15:00
+
+say "status (Tuesday evening)"
+bm status --now 2026-11-24T17:00
+
+say "What Bob received from boundary-mail: reminders"
+.venv/bin/python scripts/show_mailbox.py bob reminder
+say "What the lead received: escalations"
+.venv/bin/python scripts/show_mailbox.py lead escalation
 
 say "What the clients received (delivered by Postfix to the catch-all mailbox)"
 .venv/bin/python scripts/show_mailbox.py catchall

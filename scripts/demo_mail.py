@@ -30,6 +30,7 @@ class Seed:
     headers: dict[str, str]
     body: str
     report: bool = False
+    folder: str = "INBOX"
 
 
 def _t(hours: int, minutes: int, days: int = 0) -> timedelta:
@@ -103,6 +104,12 @@ DAY: list[Seed] = [
         "Subject": "Re: Kick-off: brand refresh", "Message-ID": "<ko-2@initech.test>",
         "In-Reply-To": "<ko-1@initech.test>", "References": "<ko-1@initech.test>",
     }, "Just checking you got this?\n"),
+    # Monday: Ann answers Maria's first message from her own mail client (her Sent folder).
+    Seed(_t(11, 30, days=3), "ann", {
+        "From": "Ann Wright <ann@agency.test>", "To": "Maria Keller <maria@acme.test>",
+        "Subject": "Re: Homepage copy: final round?", "Message-ID": "<re-hp-1@agency.test>",
+        "In-Reply-To": "<hp-1@acme.test>", "References": "<hp-1@acme.test>",
+    }, "Hi Maria,\n\nthe final copy is attached.\n\nAnn\n", folder="Sent"),
 ]
 
 
@@ -111,7 +118,8 @@ def build(seed: Seed) -> tuple[bytes, datetime]:
     msg = EmailMessage()
     for name, value in seed.headers.items():
         msg[name] = value
-    msg["Delivered-To"] = f"{seed.mailbox}@agency.test"
+    if seed.folder == "INBOX":
+        msg["Delivered-To"] = f"{seed.mailbox}@agency.test"
     msg["Date"] = format_datetime(at)
     msg.set_content(seed.body)
     if seed.report:  # a delivery status notification: multipart/report (RFC 3462)
@@ -124,7 +132,7 @@ def build(seed: Seed) -> tuple[bytes, datetime]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--from", dest="start", default="00:00", help="seed from (HH:MM Friday)")
-    parser.add_argument("--until", default="48:00", help="seed up to (HH:MM after Friday 00:00)")
+    parser.add_argument("--until", default="999:00", help="seed up to (HH:MM after Friday 00:00)")
     args = parser.parse_args()
 
     def offset(text: str) -> timedelta:
@@ -143,8 +151,9 @@ def main() -> None:
             client.login(mailbox, os.environ[f"BM_PW_{mailbox.upper()}"])
             for seed in seeds:
                 raw, at = build(seed)
-                client.append("INBOX", raw, msg_time=at)
-                print(f"  seeded {at:%a %H:%M} {seed.headers['From']} → {mailbox}: "
+                client.append(seed.folder, raw, msg_time=at)
+                print(f"  seeded {at:%a %H:%M} {seed.headers['From']} → {mailbox}"
+                      f"{'' if seed.folder == 'INBOX' else '/' + seed.folder}: "
                       f"{seed.headers['Subject']}")
 
 
