@@ -11,6 +11,8 @@ Counts every test relies on are in EXPECTED, derived by hand from the seed below
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from email.utils import format_datetime
+from hashlib import sha256
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -94,9 +96,15 @@ def _sent(
 ) -> None:
     key = f"{kind}:{source}:{step}:{when.isoformat()}"
     on_sent: dict[str, Any] = {"ladder": {"message_id": source, "step": step}} if step else {}
+    tag = sha256(key.encode()).hexdigest()[:16]
+    raw = (
+        f"From: assistant@agency.test\r\nTo: {to}\r\nSubject: {kind} {step}\r\n"
+        f"Date: {format_datetime(when)}\r\nMessage-ID: <{tag}@agency.test>\r\n"
+        f"X-Boundary-Mail: {kind}\r\n\r\nA {kind}.\r\n"
+    ).encode()
     store.add_action(
         dedupe_key=key, kind=kind, source_message_id=source, envelope_from="",
-        recipients=[to], outgoing_message_id=f"<{key}@agency.test>", raw=b"x",
+        recipients=[to], outgoing_message_id=f"<{key}@agency.test>", raw=raw,
         on_sent=on_sent, now=when,
     )
     action = next(a for a in store.actions(kind) if a.dedupe_key == key)
