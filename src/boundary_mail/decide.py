@@ -122,6 +122,7 @@ class _Batch:
     seen_ids: set[str] = field(default_factory=set)
     roots: dict[str, str] = field(default_factory=dict)  # message-id → open item it belongs to
     acknowledged: set[str] = field(default_factory=set)
+    answered: set[str] = field(default_factory=set)  # message-ids an auto-reply was planned for
 
 
 def loop_markers(config: Config) -> frozenset[str]:
@@ -202,8 +203,15 @@ class _Planner:
         match = self.directory.match(sender)
         promise = self.calendar.promise(facts.received_at, _answer_days(config, match.client))
         recipient = reply_recipient(facts) or ""
+        # Another copy (the client wrote to Ann and Bob) was tracked already: one item, and
+        # one reply, from whichever copy may be answered (one may be a Bcc copy).
         duplicate = facts.message_id in batch.seen_ids or self.state.is_tracked(facts.message_id)
-        decision = self._reply_decision(facts, mailbox, recipient, duplicate=duplicate)
+        decision = self._reply_decision(
+            facts, mailbox, recipient,
+            duplicate=facts.message_id in batch.answered or (
+                self.state.is_tracked(facts.message_id) and facts.message_id not in batch.seen_ids
+            ),
+        )
         batch.seen_ids.add(facts.message_id)
 
         if decision.rule == "own-address":
@@ -214,8 +222,16 @@ class _Planner:
             if ack is not None:
                 batch.acknowledged.add(ack.root_id)
             return MessagePlan(facts, match, decision, promise, acknowledges=ack)
-        if decision.rule in ROBOT_RULES or duplicate:
+        if decision.rule in ROBOT_RULES:
             return MessagePlan(facts, match, decision, promise)
+        if duplicate:
+            replies: tuple[Action, ...] = ()
+            if decision.reply:
+                batch.answered.add(facts.message_id)
+                batch.replied.add((recipient, REPLY_KIND_WINDOW))
+                replies = (self._auto_reply(facts, mailbox, match, promise, recipient,
+                                            urgent=False, names_contact=False),)
+            return MessagePlan(facts, match, decision, promise, replies)
 
         followup_of = self._open_root(facts.thread_ids)
         urgent = is_urgent(facts, config, match.client)
@@ -232,6 +248,7 @@ class _Planner:
             not self._recently(recipient, NOTE_KIND_CONTACT, config.response.contact_note_days)
         )
         if decision.reply:
+            batch.answered.add(facts.message_id)
             batch.replied.add((recipient, REPLY_KIND_WINDOW))
             actions.append(self._auto_reply(
                 facts, mailbox, match, promise, recipient, urgent=bool(urgent),
