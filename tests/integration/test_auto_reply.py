@@ -174,3 +174,29 @@ def test_reply_period_spans_polls_and_restarts(
     # "How we work together" only with the very first reply.
     assert [len(list(r.iter_attachments())) for r in replies] == [1, 0]
 
+
+
+def test_dry_run_shows_every_decision_and_reply_and_sends_nothing(
+    agency: Agency, deliver: Callable[..., None], mailserver: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`poll --dry-run` prints each decision with its reason and the full reply text, sends
+    and records nothing: the real window afterwards still answers."""
+    deliver("ann", client_mail(subject="Quote request", message_id="<q1@acme.test>"),
+            FRIDAY_1605)
+    deliver("ann", client_mail(sender="news@lists.test", message_id="<l2@lists.test>",
+                               List_Id="<news.lists.test>"), FRIDAY_1605)
+    capsys.readouterr()
+    assert agency.poll(MONDAY_10, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "(dry run: nothing sent or recorded)" in out
+    assert "no reply (list-header)" in out
+    assert "--- would send (auto_reply) to maria@acme.test ---" in out
+    assert "Subject: Auto: Quote request" in out
+    settle()
+    assert mailserver.messages("catchall") == []
+    assert agency.store().decisions() == []
+
+    assert agency.poll(MONDAY_10) == 0
+    (reply,) = mailserver.wait_for("catchall", 1)
+    assert reply["In-Reply-To"] == "<q1@acme.test>"
