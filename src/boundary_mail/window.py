@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -45,6 +44,7 @@ from boundary_mail.ladder import LadderStep, due_steps
 from boundary_mail.outbox import drain
 from boundary_mail.secrets import resolve_password
 from boundary_mail.store import FolderState, Store
+from boundary_mail.sync import FolderBatch, fetch_copies, folder_batches, logout, peek_new
 from boundary_mail.templates import environment
 from boundary_mail.tracking import Acknowledgment, is_answered
 
@@ -87,38 +87,6 @@ class _StateView:
         self.is_known_contact = store.is_known_contact
         self.is_tracked = store.is_tracked
         self.open_root = store.open_root
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    folder: str
-    status: imap.FolderStatus
-    messages: list[imap.FetchedMessage]
-    rebaseline: bool  # UIDVALIDITY changed: known Message-IDs are not new
-    first_sync: bool
-
-
-def _sync_batches(
-    client: imapclient.IMAPClient, mailbox: MailboxConfig, folder: str,
-    store_state: FolderState | None,
-) -> Iterator[_Batch]:
-    """Blocking generator run step by step in a worker thread."""
-    status = imap.select(client, folder)
-    first = store_state is None
-    rebaseline = store_state is not None and store_state.uidvalidity != status.uidvalidity
-    after = 0 if store_state is None or rebaseline else store_state.last_uid
-    if rebaseline:
-        log.warning(
-            "mailbox=%s folder=%s UIDVALIDITY changed (%s -> %s); re-baselining by Message-ID",
-            mailbox.name, folder, store_state.uidvalidity if store_state else None,
-            status.uidvalidity,
-        )
-    any_batch = False
-    for messages in imap.fetch_new(client, status, after):
-        any_batch = True
-        yield _Batch(folder, status, messages, rebaseline, first)
-    if not any_batch and (first or rebaseline):
-        yield _Batch(folder, status, [], rebaseline, first)
 
 
 class Window:
@@ -165,7 +133,7 @@ class Window:
             if state is None:
                 continue  # never synced: the first window sets the baseline
             try:
-                batches = await asyncio.to_thread(_peek_new, mailbox, state)
+                batches = await asyncio.to_thread(peek_new, mailbox, state)
             except (MailboxUnavailable, imapclient.exceptions.IMAPClientError, OSError) as exc:
                 log.warning("mailbox=%s urgent scan failed: %s", mailbox.name, exc)
                 report.errors.append(str(exc))
@@ -210,14 +178,14 @@ class Window:
                 " at the next window"
             ) from None
         finally:
-            await asyncio.to_thread(_logout, client)
+            await asyncio.to_thread(logout, client)
 
     async def _sync_inbox(
         self, client: imapclient.IMAPClient, mailbox: MailboxConfig, now: datetime,
         report: WindowReport, *, dry_run: bool,
     ) -> None:
         state = self.store.folder_state(mailbox.name, mailbox.inbox)
-        batches = _sync_batches(client, mailbox, mailbox.inbox, state)
+        batches = folder_batches(client, mailbox, mailbox.inbox, state)
         while True:
             batch = await asyncio.to_thread(next, batches, None)
             if batch is None:
@@ -236,7 +204,7 @@ class Window:
                                 ROUTED_KEYWORD, exc)
 
     def _parse(
-        self, mailbox: MailboxConfig, batch: _Batch, report: WindowReport
+        self, mailbox: MailboxConfig, batch: FolderBatch, report: WindowReport
     ) -> tuple[list[MessageFacts], list[tuple[int, str]]]:
         report.fetched += len(batch.messages)
         parsed: list[MessageFacts] = []
@@ -258,7 +226,7 @@ class Window:
         return parsed, skipped
 
     async def _handle_inbox_batch(
-        self, client: imapclient.IMAPClient, mailbox: MailboxConfig, batch: _Batch,
+        self, client: imapclient.IMAPClient, mailbox: MailboxConfig, batch: FolderBatch,
         now: datetime, report: WindowReport, *, dry_run: bool,
     ) -> list[int]:
         """Decide, compose and commit one batch; return the UIDs that were redirected."""
@@ -352,7 +320,7 @@ class Window:
                 raw=out.as_bytes(), on_sent=out.on_sent, now=now,
             )
 
-    def _advance(self, mailbox: MailboxConfig, batch: _Batch, top: int, now: datetime) -> None:
+    def _advance(self, mailbox: MailboxConfig, batch: FolderBatch, top: int, now: datetime) -> None:
         previous = self.store.folder_state(mailbox.name, batch.folder)
         last = max(top, previous.last_uid if previous and not batch.rebaseline else 0)
         self.store.set_folder_state(
@@ -372,7 +340,7 @@ class Window:
         high-water mark is stored: a reply read twice acknowledges nothing twice."""
         state = self.store.folder_state(mailbox.name, folder)
         try:
-            batches = _sync_batches(client, mailbox, folder, state)
+            batches = folder_batches(client, mailbox, folder, state)
             batch = await asyncio.to_thread(next, batches, None)
         except imapclient.exceptions.IMAPClientError as exc:
             message = (
@@ -467,7 +435,7 @@ class Window:
             if mailbox is None or not wanted:
                 continue
             try:
-                found.update(await asyncio.to_thread(_fetch_copies, mailbox, folders))
+                found.update(await asyncio.to_thread(fetch_copies, mailbox, folders))
             except (MailboxUnavailable, imapclient.exceptions.IMAPClientError, OSError) as exc:
                 log.warning("mailbox=%s originals for reminders not available: %s", name, exc)
         return found
@@ -484,39 +452,3 @@ class Window:
         for address in {facts.sender.email if facts.sender else "", facts.return_path or ""}:
             if address:
                 self.store.record_contact(address, now)
-
-
-def _peek_new(mailbox: MailboxConfig, state: FolderState) -> list[_Batch]:
-    """New inbox mail since the last window, header fields only; the sync state is not
-    touched (the folder is opened read-only)."""
-    password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
-    client = imap.connect(mailbox, password)
-    try:
-        return list(_sync_batches(client, mailbox, mailbox.inbox, state))
-    finally:
-        _logout(client)
-
-
-def _fetch_copies(
-    mailbox: MailboxConfig, folders: dict[str, list[tuple[int, str]]]
-) -> dict[str, bytes]:
-    password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
-    client = imap.connect(mailbox, password)
-    try:
-        found: dict[str, bytes] = {}
-        for folder, copies in folders.items():
-            imap.select(client, folder)
-            raw = imap.fetch_raw(client, [uid for uid, _ in copies])
-            for uid, mid in copies:
-                if uid in raw and mid not in found:
-                    found[mid] = raw[uid]
-        return found
-    finally:
-        _logout(client)
-
-
-def _logout(client: imapclient.IMAPClient) -> None:
-    try:
-        client.logout()
-    except Exception:  # the server may already have closed the connection
-        log.debug("IMAP logout failed", exc_info=True)

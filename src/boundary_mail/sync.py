@@ -1,0 +1,92 @@
+"""IMAP sessions for a window: new mail in batches, and a few whole messages on demand.
+
+Blocking code (imapclient); the window runs it in a worker thread. Per folder the stored
+UIDVALIDITY and highest UID decide what is new; a changed UIDVALIDITY re-reads the folder and
+the window matches it by Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import imapclient
+
+from boundary_mail import imap
+from boundary_mail.config import MailboxConfig
+from boundary_mail.secrets import resolve_password
+from boundary_mail.store import FolderState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderBatch:
+    """Fetched messages of one folder, with what the sync state says about them."""
+
+    folder: str
+    status: imap.FolderStatus
+    messages: list[imap.FetchedMessage]
+    rebaseline: bool  # UIDVALIDITY changed: known Message-IDs are not new
+    first_sync: bool
+
+
+def folder_batches(
+    client: imapclient.IMAPClient, mailbox: MailboxConfig, folder: str,
+    store_state: FolderState | None,
+) -> Iterator[FolderBatch]:
+    """New mail of `folder` in bounded batches: a blocking generator that the window runs
+    step by step in a worker thread."""
+    status = imap.select(client, folder)
+    first = store_state is None
+    rebaseline = store_state is not None and store_state.uidvalidity != status.uidvalidity
+    after = 0 if store_state is None or rebaseline else store_state.last_uid
+    if rebaseline:
+        log.warning(
+            "mailbox=%s folder=%s UIDVALIDITY changed (%s -> %s); re-baselining by Message-ID",
+            mailbox.name, folder, store_state.uidvalidity if store_state else None,
+            status.uidvalidity,
+        )
+    any_batch = False
+    for messages in imap.fetch_new(client, status, after):
+        any_batch = True
+        yield FolderBatch(folder, status, messages, rebaseline, first)
+    if not any_batch and (first or rebaseline):
+        yield FolderBatch(folder, status, [], rebaseline, first)
+
+
+def peek_new(mailbox: MailboxConfig, state: FolderState) -> list[FolderBatch]:
+    """New inbox mail since the last window, header fields only; the sync state is not
+    touched (the folder is opened read-only)."""
+    password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
+    client = imap.connect(mailbox, password)
+    try:
+        return list(folder_batches(client, mailbox, mailbox.inbox, state))
+    finally:
+        logout(client)
+
+
+def fetch_copies(
+    mailbox: MailboxConfig, folders: dict[str, list[tuple[int, str]]]
+) -> dict[str, bytes]:
+    password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
+    client = imap.connect(mailbox, password)
+    try:
+        found: dict[str, bytes] = {}
+        for folder, copies in folders.items():
+            imap.select(client, folder)
+            raw = imap.fetch_raw(client, [uid for uid, _ in copies])
+            for uid, mid in copies:
+                if uid in raw and mid not in found:
+                    found[mid] = raw[uid]
+        return found
+    finally:
+        logout(client)
+
+
+def logout(client: imapclient.IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # the server may already have closed the connection
+        log.debug("IMAP logout failed", exc_info=True)
