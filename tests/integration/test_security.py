@@ -141,6 +141,11 @@ def _secret_forms(users: dict[str, str], extra: tuple[str, ...]) -> dict[str, by
     return forms
 
 
+def _joined(*parts: Any) -> Any:
+    """Several capsys snapshots as one."""
+    return type(parts[0])("".join(p.out for p in parts), "".join(p.err for p in parts))
+
+
 @pytest.fixture
 def everything_logged(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """Every logger at DEBUG, the libraries' wire traces included."""
@@ -153,8 +158,9 @@ def test_no_password_appears_in_logs_output_or_state(
     everything_logged: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Windows that log in, send, and fail to log in (IMAP and SMTP) write no password — in
-    clear or base64 as in SMTP AUTH — to a log line at DEBUG, stdout, stderr or the state."""
+    """Windows that log in, send, and fail to log in (IMAP and SMTP), then check-config and
+    status, write no password — in clear or base64 as in SMTP AUTH — to a log line at DEBUG,
+    stdout, stderr or the state files."""
     wrong = "Wr0ng-Secret-Not-Logged-7f3a"
     deliver("ann", client_mail(message_id="<sec-1@acme.test>"), FRIDAY_1605)
     assert agency.poll(MONDAY_10) == 0  # IMAP logins, an SMTP AUTH and a send
@@ -168,6 +174,9 @@ def test_no_password_appears_in_logs_output_or_state(
     assert "login as 'bob' was refused" in captured.out
     assert "login as 'assistant' was refused" in captured.out
     assert pending(agency) == [("pat@acme.test",)]
+    assert agency.cli("check-config") == 0
+    assert agency.cli("status", "--now", MONDAY_15.isoformat()) == 0
+    captured = _joined(captured, capsys.readouterr())
 
     state = b"".join(p.read_bytes() for p in agency.config.state_file.parent.iterdir())
     haystacks = {
