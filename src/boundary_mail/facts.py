@@ -21,10 +21,6 @@ class Address:
     def domain(self) -> str:
         return self.email.rpartition("@")[2]
 
-    @property
-    def local_part(self) -> str:
-        return self.email.rpartition("@")[0]
-
 
 @dataclass(frozen=True, slots=True)
 class MessageFacts:

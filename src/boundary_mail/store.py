@@ -514,13 +514,6 @@ class Store:
         )
         return [self._item(r) for r in rows]
 
-    def items_received_since(self, since: datetime) -> list[TrackedItem]:
-        rows = self._db.execute(
-            f"{self._ITEMS} WHERE i.received_at >= ? ORDER BY i.received_at",
-            (_iso(since),),
-        )
-        return [self._item(r) for r in rows]
-
     def copies(self, message_ids: Iterable[str]) -> list[tuple[str, str, int, str]]:
         """Every known copy (mailbox, folder, uid, message_id) of these messages."""
         ids = list(dict.fromkeys(message_ids))
