@@ -9,6 +9,7 @@ boundary-mail, answers it, and we recognise it when it lands in a monitored mail
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
@@ -330,6 +331,8 @@ def compose_ladder(
         env, "ladder.txt.j2", kind=step.kind, summary=summary, owner=item.owner,
         owner_name=_owner_name(config, item.owner) or item.owner, subject=item.subject,
         message_id=item.message_id, step=step.step, attached=bool(original),
+        # Quoted for a shell: a Message-ID comes from the client's mail and may hold anything.
+        ack_command=shlex.join(["boundary-mail", "ack", item.message_id]),
     ))
     _attach_original(msg, original)
     return Outgoing(
