@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stdout,
     )
+    # imapclient's DEBUG trace echoes whole FETCH responses (subjects, bodies): never log them.
+    logging.getLogger("imapclient").setLevel(logging.INFO)
     path = args.config or default_config_path()
     try:
         config = load_config(path)

@@ -162,15 +162,18 @@ def plan_sent(
 
 def is_urgent(facts: MessageFacts, config: Config, client: ClientConfig | None) -> str:
     """Why a message is urgent ("" if it is not): a VIP sender or client, or an urgent
-    keyword as a whole word in the subject (case-insensitive)."""
+    keyword as a whole word in the subject or the start of the text (case-insensitive)."""
     sender = facts.sender.email if facts.sender else (facts.return_path or "")
     if sender in config.urgent.vip_senders:
         return "VIP sender"
     if client is not None and client.vip:
         return f"VIP client {client.name}"
     for keyword in config.urgent.keywords:
-        if re.search(rf"(?<!\w){re.escape(keyword)}(?!\w)", facts.subject, re.IGNORECASE):
+        word = re.compile(rf"(?<!\w){re.escape(keyword)}(?!\w)", re.IGNORECASE)
+        if word.search(facts.subject):
             return f"urgent keyword {keyword!r} in the subject"
+        if word.search(facts.preview):
+            return f"urgent keyword {keyword!r} in the text"
     return ""
 
 

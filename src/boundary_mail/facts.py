@@ -52,6 +52,7 @@ class MessageFacts:
     flags: frozenset[str] = field(default_factory=frozenset)
     our_marker: str = ""  # value of our X-Boundary-Mail header, if present
     size: int = 0
+    preview: str = ""  # the start of the text, fetched only to look for urgent keywords
 
     @property
     def recipients(self) -> tuple[Address, ...]:

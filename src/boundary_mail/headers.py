@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from boundary_mail.facts import Address, MessageFacts
@@ -26,7 +26,7 @@ FETCHED_HEADERS = (
     "Message-ID", "In-Reply-To", "References", "Subject", "Date", "Auto-Submitted",
     "Precedence", "List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe", "List-Post",
     "List-Owner", "List-Archive", "X-Auto-Response-Suppress", "X-Loop", "Content-Type",
-    "X-Boundary-Mail", "Delivered-To",
+    "X-Boundary-Mail", "Delivered-To", "MIME-Version", "Content-Transfer-Encoding",
 )
 LIST_HEADERS = (
     "List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe", "List-Post", "List-Owner",
@@ -42,12 +42,23 @@ class MalformedMessage(ValueError):
 
 
 def _text(value: object) -> str:
-    """Header value as clean one-line text: no CR/LF or control characters, never raises."""
+    """Header value as clean one-line text: no CR/LF or control characters, valid Unicode
+    (raw 8-bit bytes become U+FFFD), never raises."""
     try:
         text = str(value)
     except Exception:  # a defective encoded word can raise on str()
         text = repr(value)
-    return _CONTROL.sub(" ", text).strip()
+    return _CONTROL.sub(" ", _valid_unicode(text)).strip()
+
+
+def _valid_unicode(text: str) -> str:
+    """The email package keeps undecodable 8-bit header bytes as lone surrogates; they cannot
+    be written as UTF-8 (to SQLite, to a reply). Decode them as UTF-8 where they are, else
+    replace them."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that did not come from bytes
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _all(msg: EmailMessage, name: str) -> list[object]:
@@ -60,14 +71,16 @@ def _all(msg: EmailMessage, name: str) -> list[object]:
 def _addresses(msg: EmailMessage, name: str) -> tuple[Address, ...]:
     out: list[Address] = []
     for header in _all(msg, name):
-        parsed: Iterable[tuple[str, str]]
+        parsed: Iterable[tuple[str, str]] = ()
         try:
             parsed = [
                 (a.display_name, a.addr_spec)
                 for a in getattr(header, "addresses", ())
                 if isinstance(a, HeaderAddress)
             ]
-        except Exception:
+        except Exception:  # a header the parser could not structure: read it as text below
+            parsed = ()
+        if not parsed:
             parsed = getaddresses([_text(header)])
         for display, spec in parsed:
             spec = _text(spec).strip("<>").lower()
@@ -184,3 +197,27 @@ def parse_facts(
         our_marker=_text(marker[0]) if marker else "",
         size=size,
     )
+
+
+PREVIEW_BYTES = 8192  # how much of a body is read to look for urgent keywords
+_TAG = re.compile(r"<[^>]*>")
+
+
+def body_preview(header_block: bytes, partial_body: bytes) -> str:
+    """Readable text from the first bytes of a body (which may end mid-part): the first
+    text/plain part, else text/html without tags; decoded, one line, never raises."""
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(
+            header_block.rstrip(b"\r\n") + b"\r\n\r\n" + partial_body
+        )
+        part = msg.get_body(("plain", "html")) if isinstance(msg, EmailMessage) else None
+        if part is None:
+            return ""
+        text = part.get_content()
+        if not isinstance(text, str):
+            return ""
+        if part.get_content_subtype() == "html":
+            text = _TAG.sub(" ", text)
+    except Exception:  # a truncated or broken body: no preview, never a failed window
+        return ""
+    return " ".join(_CONTROL.sub(" ", text).split())[:PREVIEW_BYTES]

@@ -33,10 +33,6 @@ VICTIMS = (
 # Undeclared 8-bit bytes in a From field reach the facts as lone surrogates (\udcfc); composing
 # the reply ("Hello J\udcfcrgen") or storing the sender then raises UnicodeEncodeError, the
 # window crashes before its commit, and every later window crashes on the same message.
-_SURROGATE_BUG = (
-    "window crashes with UnicodeEncodeError (surrogates from 8-bit header bytes) and stays"
-    " stuck on this message"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +44,6 @@ class Specimen:
     valid: bool = False  # a well-formed client message that must get its normal treatment
     skip: str = ""  # the expected skip reason; "" means the message must be decided
     marker: str = ""  # text only in its subject: must never appear in a log line
-    known_bug: str = ""  # set while the specimen still breaks boundary-mail: what happens
 
     @property
     def sender(self) -> str:
@@ -71,7 +66,7 @@ class _Builder:
 
     def add(
         self, name: str, special: str, raw: bytes, *, return_path: str | None = None,
-        valid: bool = False, skip: str = "", marked: bool = True, known_bug: str = "",
+        valid: bool = False, skip: str = "", marked: bool = True,
     ) -> None:
         if return_path is None and raw.startswith(b"Return-Path: <"):
             return_path = raw.split(b"<", 1)[1].split(b">", 1)[0].decode().lower()
@@ -79,7 +74,7 @@ class _Builder:
             raise ValueError(f"duplicate specimen name {name}")
         self.items.append(
             Specimen(name, special, raw, return_path, valid=valid, skip=skip,
-                     marker=self.marker if marked else "", known_bug=known_bug)
+                     marker=self.marker if marked else "")
         )
 
 
@@ -199,8 +194,7 @@ def corpus() -> list[Specimen]:
     # -- garbage and 8-bit headers -------------------------------------------------------
     c.add("raw_ff_in_from", "raw \\xff\\xfe bytes in the From display name",
           _simple("raw_ff_in_from", c.marker,
-                  from_=b"\xff\xfe\xfd <" + _addr("raw_ff_in_from").encode() + b">"),
-          known_bug=_SURROGATE_BUG)
+                  from_=b"\xff\xfe\xfd <" + _addr("raw_ff_in_from").encode() + b">"))
     c.add("raw_ff_in_subject", "raw \\xff\\xfe bytes in the Subject",
           _simple("raw_ff_in_subject", c.marker,
                   subject=c.marker.encode() + b" \xff\xfe\xff broken"))
@@ -210,15 +204,13 @@ def corpus() -> list[Specimen]:
                   subject=b"caf\xc3 \xa9 \xc0\xaf \xed\xa0\x80 " + c.marker.encode()))
     c.add("latin1_display_name", "undeclared ISO-8859-1 in the From display name",
           _simple("latin1_display_name", c.marker,
-                  from_=b"J\xfcrgen M\xfcller <" + _addr("latin1_display_name").encode() + b">"),
-          known_bug=_SURROGATE_BUG)
+                  from_=b"J\xfcrgen M\xfcller <" + _addr("latin1_display_name").encode() + b">"))
     c.add("nul_in_subject", "NUL bytes inside the Subject",
           _simple("nul_in_subject", c.marker,
                   subject=b"before\x00\x00after " + c.marker.encode()))
     c.add("nul_in_from", "a NUL byte inside the From address",
           _simple("nul_in_from", c.marker,
-                  from_=b"Nul <nul-in-from\x00@acme.test>"),
-          known_bug=_SURROGATE_BUG)
+                  from_=b"Nul <nul-in-from\x00@acme.test>"))
     c.add("control_chars_everywhere", "escape, bell and backspace in Subject and To",
           _simple("control_chars_everywhere", c.marker,
                   to=f"\x1b[31mAnn\x07 <{OWNER}>\x08",

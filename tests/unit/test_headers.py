@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from boundary_mail.headers import MalformedMessage, message_key, parse_facts
+from boundary_mail.headers import MalformedMessage, body_preview, message_key, parse_facts
 
 NOW = datetime(2026, 11, 20, 15, 5, tzinfo=UTC)
 
@@ -151,3 +151,50 @@ def test_the_delivering_servers_return_path_wins() -> None:
         b"Return-Path: <victim@elsewhere.test>\r\nSubject: x\r\n\r\n"
     )
     assert f.return_path == "real@acme.test"
+
+
+def test_raw_8bit_bytes_become_valid_text() -> None:
+    """Undeclared 8-bit bytes in a header must never become text that cannot be written as
+    UTF-8 (to the state file, into a reply): UTF-8 is read as such, anything else as U+FFFD."""
+    latin1 = facts(b"Return-Path: <j@acme.test>\r\nFrom: J\xfcrgen <j@acme.test>\r\n"
+                   b"Subject: Gr\xfc\xdfe\r\n\r\n")
+    assert latin1.sender is not None and latin1.sender.name == "J\ufffdrgen"
+    assert latin1.subject == "Gr\ufffd\ufffde"
+    utf8 = facts(b"Return-Path: <j@acme.test>\r\nFrom: J\xc3\xbcrgen <j@acme.test>\r\n\r\n")
+    assert utf8.sender is not None and utf8.sender.name == "Jürgen"
+    for text in (latin1.subject, latin1.sender.name):
+        text.encode("utf-8")  # raises on a lone surrogate
+
+
+def test_encoded_line_break_in_a_display_name_keeps_the_address() -> None:
+    f = facts(b"Return-Path: <x@acme.test>\r\nFrom: =?utf-8?q?A=0D=0AB?= <x@acme.test>\r\n"
+              b"To: =?utf-8?q?Ann=0D=0A?= <ann@agency.test>\r\n\r\n")
+    assert f.sender is not None and f.sender.email == "x@acme.test"
+    assert [a.email for a in f.to] == ["ann@agency.test"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        (b"Content-Type: text/plain; charset=utf-8\r\n", b"Server is DOWN, urgent!\r\n",
+         "Server is DOWN, urgent!"),
+        (b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+         b"quoted-printable\r\n", b"Gr=C3=BC=C3=9Fe, dringend=\r\n bitte\r\n",
+         "Grüße, dringend bitte"),
+        (b"Content-Type: text/html; charset=utf-8\r\n", b"<p>Please call <b>ASAP</b></p>",
+         "Please call ASAP"),
+        (b'Content-Type: multipart/alternative; boundary="b"\r\n',
+         b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+         b"VGhlIHNpdGUgaXMgZG93bg==\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--b-",
+         "The site is down"),
+        (b'Content-Type: multipart/mixed; boundary="b"\r\n', b"--b\r\nContent-Type: tex",
+         ""),
+    ],
+    ids=["plain", "quoted-printable", "html", "multipart-base64-cut-short", "truncated"],
+)
+def test_body_preview_reads_the_start_of_the_text(
+    headers: bytes, body: bytes, expected: str
+) -> None:
+    """Only the first bytes of a body are fetched (for urgent keywords); the preview is the
+    decoded text of its first readable part, and a body cut mid-part never raises."""
+    assert body_preview(headers, body) == expected
