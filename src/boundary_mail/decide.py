@@ -141,7 +141,20 @@ def plan_window(
     """Decide every new inbox message of one window, oldest first."""
     planner = _Planner(config, calendar, state, now)
     ordered = sorted(messages, key=lambda f: (f.received_at, f.mailbox, f.uid))
-    return [planner.plan(facts) for facts in ordered]
+    return [_plan_safely(planner, facts) for facts in ordered]
+
+
+def _plan_safely(planner: _Planner, facts: MessageFacts) -> MessagePlan:
+    """One message that trips an unforeseen bug must not stop the window (and, since nothing
+    would be committed, every window after it): it is recorded as not decided, with why."""
+    try:
+        return planner.plan(facts)
+    except Exception as exc:
+        match = Match(None, planner.config.triage_owner, "unassigned")
+        reason = (f"could not be decided ({type(exc).__name__}); nothing was sent for it,"
+                  " please report this as a bug")
+        promise = Promise(facts.received_at, facts.received_at, facts.received_at)
+        return MessagePlan(facts, match, ReplyDecision(False, "error", reason), promise)
 
 
 def plan_sent(

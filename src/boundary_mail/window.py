@@ -249,10 +249,19 @@ class Window:
         originals: dict[int, bytes] = {}
         if redirect_uids:
             originals = await asyncio.to_thread(imap.fetch_raw, client, redirect_uids)
-        outgoing = [
-            out for plan in plans for action in plan.actions
-            if (out := self._compose(action, originals, now)) is not None
-        ]
+        outgoing = []
+        for plan in plans:
+            for action in plan.actions:
+                try:
+                    out = self._compose(action, originals, now)
+                except Exception as exc:  # one broken message never stops the window
+                    log.error("mailbox=%s msg=%s %s could not be composed (%s); not sent",
+                              mailbox.name, message_key(plan.facts.message_id),
+                              type(action).__name__, type(exc).__name__)
+                    report.errors.append(f"a {type(action).__name__} could not be composed")
+                    continue
+                if out is not None:
+                    outgoing.append(out)
         report.plans.extend(plans)
         report.outgoing.extend(outgoing)
         report.baseline += len(baseline)

@@ -623,3 +623,27 @@ def test_an_other_clients_override_does_not_apply() -> None:
                  config=config)
 
     assert [p.track.deadline for p in plans if p.track] == [berlin(24, 15), berlin(26, 15)]
+
+
+# -- one bad message never stops the window --------------------------------------------------
+
+
+class _BrokenForOne(FakeState):
+    """A state whose lookup fails for one message, as an unforeseen bug would."""
+
+    def is_tracked(self, message_id: str) -> bool:
+        if message_id == "<poison@acme.test>":
+            raise RuntimeError("boom")
+        return super().is_tracked(message_id)
+
+
+def test_a_message_that_cannot_be_decided_is_recorded_and_the_rest_go_on() -> None:
+    """An exception while deciding one message makes that one an "error" plan with no
+    actions; the other messages of the window are decided as usual."""
+    plans = plan(message(CARLA, mailbox="ann", to=ANN, mid="<poison@acme.test>", uid=1),
+                 message(GINA, mailbox="bob", to=BOB, mid="<g1@globex.test>", uid=2),
+                 state=_BrokenForOne())
+    poison, good = plans
+    assert (poison.reply.rule, poison.actions, poison.track) == ("error", (), None)
+    assert "RuntimeError" in poison.reply.reason
+    assert good.track is not None and actions_of(AutoReply, [good])
