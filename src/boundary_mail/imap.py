@@ -10,7 +10,9 @@ routing, sets a keyword.
 from __future__ import annotations
 
 import logging
+import random
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,9 +27,26 @@ from boundary_mail.headers import FETCHED_HEADERS
 
 log = logging.getLogger(__name__)
 
+# Bounded retries when connecting: at most CONNECT_ATTEMPTS tries, waiting 1–2 s, then 2–4 s
+# between them (jittered). A refused login or an untrusted certificate is not retried.
+CONNECT_ATTEMPTS = 3
+CONNECT_BACKOFF_SECONDS = 1.0
+CONNECT_BACKOFF_MAX_SECONDS = 4.0
 BATCH_UIDS = 2000  # UIDs per FETCH range: bounded memory and command length at any size
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(h.upper() for h in FETCHED_HEADERS))
 _ID_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+
+
+class ConnectionTrouble(MailboxUnavailable):
+    """The server could not be reached, hung up, timed out or said "try later": trying again
+    soon may help. (A refused login or an untrusted certificate will not.)"""
+
+
+def backoff_seconds(failure: int, base: float, cap: float) -> float:
+    """How long to wait after the `failure`-th failed attempt in a row (1-based): exponential
+    from `base`, capped at `cap`, with jitter so many clients do not retry in lockstep."""
+    step = min(cap, base * 2 ** (failure - 1))
+    return random.uniform(step, min(2 * step, cap))  # noqa: S311 - jitter, not a secret
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
@@ -58,7 +77,23 @@ def _where(mailbox: MailboxConfig) -> str:
 
 
 def connect(mailbox: MailboxConfig, password: str | None) -> imapclient.IMAPClient:
-    """Open an authenticated connection, or raise MailboxUnavailable with the fix."""
+    """Open an authenticated connection, or raise MailboxUnavailable with the fix. A server
+    that is down, hangs up or times out is tried CONNECT_ATTEMPTS times with backoff."""
+    failure = 0
+    while True:
+        try:
+            return _connect_once(mailbox, password)
+        except ConnectionTrouble as exc:
+            failure += 1
+            if failure >= CONNECT_ATTEMPTS:
+                raise
+            delay = backoff_seconds(failure, CONNECT_BACKOFF_SECONDS, CONNECT_BACKOFF_MAX_SECONDS)
+            log.warning("%s (attempt %d of %d); trying again in %.1f s", exc, failure,
+                        CONNECT_ATTEMPTS, delay)
+            time.sleep(delay)
+
+
+def _connect_once(mailbox: MailboxConfig, password: str | None) -> imapclient.IMAPClient:
     ca = str(mailbox.ca_file) if mailbox.ca_file else None
     context = tls_context(ca)
     try:
@@ -79,13 +114,18 @@ def connect(mailbox: MailboxConfig, password: str | None) -> imapclient.IMAPClie
             f" ({exc.verify_message}); set ca_file to the CA that signed it, or fix the"
             " server's certificate"
         ) from None
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+        raise ConnectionTrouble(
+            f"{_where(mailbox)}: the server closed the connection during the TLS handshake"
+            f" ({type(exc).__name__}); check that the server is up"
+        ) from None
     except ssl.SSLError as exc:
         raise MailboxUnavailable(
             f"{_where(mailbox)}: TLS failed ({exc.reason}); check port and security"
             " (\"tls\" for implicit TLS such as 993, \"starttls\" for 143)"
         ) from None
     except (TimeoutError, OSError, IMAPClientError) as exc:
-        raise MailboxUnavailable(
+        raise ConnectionTrouble(
             f"{_where(mailbox)}: cannot connect ({type(exc).__name__}: {exc});"
             " check host, port and that the server is up"
         ) from None
@@ -100,7 +140,7 @@ def connect(mailbox: MailboxConfig, password: str | None) -> imapclient.IMAPClie
             ) from None
         except (OSError, IMAPClientError) as exc:
             _quietly_logout(client)
-            raise MailboxUnavailable(
+            raise ConnectionTrouble(
                 f"{_where(mailbox)}: login failed ({type(exc).__name__}); try again later"
             ) from None
     return client

@@ -15,9 +15,11 @@ import aiosmtplib
 
 from boundary_mail.config import SmtpConfig
 from boundary_mail.errors import MailboxUnavailable
-from boundary_mail.imap import tls_context
+from boundary_mail.imap import ConnectionTrouble, tls_context
 
 log = logging.getLogger(__name__)
+
+__all__ = ["ConnectionTrouble", "SendRefused", "Session", "session"]
 
 
 class SendRefused(MailboxUnavailable):
@@ -48,9 +50,9 @@ class Session:
             text = f"{_where(self._smtp)}: the message was refused ({exc.code} {exc.message})"
             if 500 <= exc.code < 600:
                 raise SendRefused(text) from None
-            raise MailboxUnavailable(text + "; will try again") from None
+            raise ConnectionTrouble(text + "; will try again") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise MailboxUnavailable(
+            raise ConnectionTrouble(
                 f"{_where(self._smtp)}: sending failed ({type(exc).__name__}); will try again"
             ) from None
 
@@ -75,8 +77,13 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
         await client.connect()
         if smtp.username:
             await client.login(smtp.username, password or "")
-    except aiosmtplib.SMTPAuthenticationError:
+    except aiosmtplib.SMTPAuthenticationError as exc:
         client.close()
+        if 400 <= exc.code < 500:  # e.g. 454: the server's own auth backend is down
+            raise ConnectionTrouble(
+                f"{_where(smtp)}: login failed temporarily ({exc.code} {exc.message});"
+                " will try again"
+            ) from None
         raise MailboxUnavailable(
             f"{_where(smtp)}: login as {smtp.username!r} was refused; check the username and"
             " the password source"
@@ -95,7 +102,7 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
                 f"{_where(smtp)}: the server's TLS certificate is not trusted"
                 f" ({cause.verify_message}); set smtp.ca_file to the CA that signed it"
             ) from None
-        raise MailboxUnavailable(
+        raise ConnectionTrouble(
             f"{_where(smtp)}: cannot connect ({type(exc).__name__}: {exc}); check host, port,"
             " security and that the server is up; will try again"
         ) from None
