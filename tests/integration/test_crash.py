@@ -323,8 +323,8 @@ def _earlier_ids(agency: Agency, before: set[str]) -> set[str]:
 def test_two_crashes_in_a_row(
     agency: Agency, deliver: Callable[..., None], mailserver: Any, tmp_path: Path,
 ) -> None:
-    """Killed in the middle of the queue, then killed again in the middle of the restart's
-    store transaction: the third run still finishes the job, once."""
+    """Killed in the middle of the queue (after the 2nd send was recorded), then killed again
+    by the restart just before its 3rd send: the third run still finishes the job, once."""
     _set_up(agency, deliver)
     first = _poll(agency, WINDOW, Kill("boundary_mail.store:Store.mark_sent", "after", 2),
                   tmp_path)
