@@ -245,9 +245,10 @@ class _Planner:
             if decision.reply:
                 batch.answered.add(facts.message_id)
                 batch.replied.add((recipient, REPLY_KIND_WINDOW))
-                urgent = bool(is_urgent(facts, self.config, match.client))
-                replies = (self._auto_reply(facts, mailbox, match, promise, recipient,
-                                            urgent=urgent, names_contact=False),)
+                replies = (self._auto_reply(
+                    facts, mailbox, match, promise, recipient,
+                    urgent=bool(is_urgent(facts, self.config, match.client)), names_contact=False,
+                ),)
             return MessagePlan(facts, match, decision, promise, replies)
 
         followup_of = self._open_root(facts.thread_ids)

@@ -34,7 +34,6 @@ CONNECT_BACKOFF_SECONDS = 1.0
 CONNECT_BACKOFF_MAX_SECONDS = 4.0
 BATCH_UIDS = 2000  # UIDs per FETCH range: bounded memory and command length at any size
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(h.upper() for h in FETCHED_HEADERS))
-_ID_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 
 
 class ConnectionTrouble(MailboxUnavailable):
@@ -220,19 +219,6 @@ def fetch_new(
             yield batch
 
 
-def fetch_message_ids(client: imapclient.IMAPClient, status: FolderStatus) -> dict[int, bytes]:
-    """Message-ID header blocks of every message, for re-baselining after a UIDVALIDITY change."""
-    out: dict[int, bytes] = {}
-    top = max(status.uidnext - 1, 0)
-    if not status.uidnext:
-        top = max(client.search(["ALL"]) or [0])
-    for lo, hi in _uid_ranges(1, top):
-        for uid, item in client.fetch(_uid_list(lo, hi), [_ID_ITEM]).items():
-            if lo <= uid <= hi:
-                out[uid] = _body(item)
-    return out
-
-
 def _flag(value: Any) -> str:
     return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
@@ -275,9 +261,16 @@ def fetch_flags(client: imapclient.IMAPClient, uids: list[int]) -> dict[int, tup
     return out
 
 
-def list_separator(client: imapclient.IMAPClient) -> str:
-    """The hierarchy separator, from LIST "" "" (never assume '/')."""
-    for _flags, delimiter, _name in client.list_folders("", ""):
-        if delimiter:
-            return delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter)
-    return "/"
+def fetch_previews(
+    client: imapclient.IMAPClient, uids: list[int], size: int
+) -> dict[int, bytes]:
+    """The first `size` bytes of each message's body (BODY.PEEK[TEXT]<0.size>), only read
+    when urgent keywords are configured, and only for new mail."""
+    out: dict[int, bytes] = {}
+    for start in range(0, len(uids), 200):
+        chunk = uids[start : start + 200]
+        asked = set(chunk)
+        for uid, item in client.fetch(chunk, [f"BODY.PEEK[TEXT]<0.{size}>"]).items():
+            if uid in asked:
+                out[uid] = _body(item)
+    return out

@@ -56,13 +56,20 @@ def folder_batches(
         yield FolderBatch(folder, status, [], rebaseline, first)
 
 
-def peek_new(mailbox: MailboxConfig, state: FolderState) -> list[FolderBatch]:
-    """New inbox mail since the last window, header fields only; the sync state is not
-    touched (the folder is opened read-only)."""
+def peek_new(
+    mailbox: MailboxConfig, state: FolderState, preview_bytes: int
+) -> list[tuple[FolderBatch, dict[int, bytes]]]:
+    """New inbox mail since the last window: header fields, and the start of each body when
+    `preview_bytes` > 0. The sync state is not touched (the folder is opened read-only)."""
     password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
     client = imap.connect(mailbox, password)
     try:
-        return list(folder_batches(client, mailbox, mailbox.inbox, state))
+        found = []
+        for batch in folder_batches(client, mailbox, mailbox.inbox, state):
+            uids = [m.uid for m in batch.messages]
+            previews = imap.fetch_previews(client, uids, preview_bytes) if preview_bytes else {}
+            found.append((batch, previews))
+        return found
     finally:
         logout(client)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import imapclient
@@ -39,7 +39,13 @@ from boundary_mail.decide import (
 )
 from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.facts import MessageFacts
-from boundary_mail.headers import MalformedMessage, message_key, parse_facts
+from boundary_mail.headers import (
+    PREVIEW_BYTES,
+    MalformedMessage,
+    body_preview,
+    message_key,
+    parse_facts,
+)
 from boundary_mail.ladder import LadderStep, due_steps
 from boundary_mail.outbox import drain
 from boundary_mail.secrets import resolve_password
@@ -133,13 +139,16 @@ class Window:
             if state is None:
                 continue  # never synced: the first window sets the baseline
             try:
-                batches = await asyncio.to_thread(peek_new, mailbox, state)
+                batches = await asyncio.to_thread(
+                    peek_new, mailbox, state, PREVIEW_BYTES if self.config.urgent.keywords else 0
+                )
             except (MailboxUnavailable, imapclient.exceptions.IMAPClientError, OSError) as exc:
                 log.warning("mailbox=%s urgent scan failed: %s", mailbox.name, exc)
                 report.errors.append(str(exc))
                 continue
-            for batch in batches:
+            for batch, previews in batches:
                 parsed, _ = self._parse(mailbox, batch, report)
+                parsed = _with_previews(parsed, batch, previews)
                 plans = plan_window(
                     parsed, config=self.config, calendar=self.calendar, state=self.state, now=now
                 )
@@ -242,6 +251,11 @@ class Window:
             f for f in parsed
             if f.message_id not in known and not (batch.first_sync and f.received_at < cutoff)
         ]
+        if self.config.urgent.keywords and fresh:
+            previews = await asyncio.to_thread(
+                imap.fetch_previews, client, [f.uid for f in fresh], PREVIEW_BYTES
+            )
+            fresh = _with_previews(fresh, batch, previews)
         plans = plan_window(
             fresh, config=self.config, calendar=self.calendar, state=self.state, now=now
         )
@@ -461,3 +475,17 @@ class Window:
         for address in {facts.sender.email if facts.sender else "", facts.return_path or ""}:
             if address:
                 self.store.record_contact(address, now)
+
+
+def _with_previews(
+    facts: list[MessageFacts], batch: FolderBatch, previews: dict[int, bytes]
+) -> list[MessageFacts]:
+    """The facts with the start of their text, for urgent keywords in the body."""
+    if not previews:
+        return facts
+    headers = {m.uid: m.header_block for m in batch.messages}
+    return [
+        replace(f, preview=body_preview(headers[f.uid], previews[f.uid]))
+        if f.uid in previews else f
+        for f in facts
+    ]

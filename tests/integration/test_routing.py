@@ -166,3 +166,24 @@ def test_urgent_message_alerts_at_once(
     assert len(marked(mailserver, "ann", "alert")) == 1
     (item,) = agency.store().open_items()
     assert item.urgent
+
+
+def test_urgent_keyword_in_the_text_alerts_too(
+    agency: Agency, deliver: Callable[..., None], mailserver: Any
+) -> None:
+    """An urgent keyword in the body (not the subject) is found in the start of the text,
+    which is read only for new mail and only because urgent keywords are configured."""
+    agency.data["urgent"] = {"keywords": ["urgent"], "alert_address": "pager@sms.test"}
+    agency.write()
+    agency.poll(at(0, 8))
+    deliver("ann", client_mail(subject="Checkout", message_id="<co@acme.test>",
+                               body="Hi Ann,\n\nthe checkout fails for everyone. Urgent!\n"),
+            at(0, 9))
+    deliver("ann", client_mail(subject="Newsletter idea", message_id="<nl@acme.test>",
+                               body="Nothing insurgent here.\n"), at(0, 9, 5))
+    assert agency.poll(at(0, 10)) == 0
+    (alert,) = marked(mailserver, "ann", "alert")
+    assert "pager@sms.test" in str(alert["To"])
+    assert "urgent keyword 'urgent' in the text" in alert.get_body(
+        ("plain",)).get_content()  # type: ignore[union-attr]
+    assert [i.message_id for i in agency.store().open_items() if i.urgent] == ["<co@acme.test>"]
