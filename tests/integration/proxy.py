@@ -10,7 +10,9 @@ be switched at any time:
   ends it).
 
 Switching to ``drop`` or ``stall`` also cuts the connections that are open, so an outage can
-start in the middle of a session.
+start in the middle of a session. ``outage(mode, lasting=s)`` makes a short outage that ends
+`s` seconds after the first connection meets it (so it is timed from the client's first try,
+not from when the test set it up).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Proxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._closing = threading.Event()
+        self._lasting: float | None = None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self.host, self.port = self._listener.getsockname()[:2]
@@ -44,6 +47,17 @@ class Proxy:
             self.mode = mode
             if mode != "forward":
                 self._cut_all()
+
+    def cut(self) -> None:
+        """Cut the open connections (a connection lost mid-session); new ones are served."""
+        with self._lock:
+            self._cut_all()
+
+    def outage(self, mode: Mode, *, lasting: float) -> None:
+        """Drop or stall from now on, until `lasting` seconds after the first connection."""
+        with self._lock:
+            self._lasting = lasting
+        self.set_mode(mode)
 
     def close(self) -> None:
         self._closing.set()
@@ -74,6 +88,11 @@ class Proxy:
             with self._lock:
                 self.accepted += 1
                 mode = self.mode
+                if self._lasting is not None and mode != "forward":
+                    timer = threading.Timer(self._lasting, self.set_mode, ("forward",))
+                    timer.daemon = True
+                    timer.start()
+                    self._lasting = None
                 if mode == "drop":
                     with suppress(OSError):
                         client.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -292,7 +291,7 @@ def test_smtp_dropping_or_stalling_is_bounded_and_kept(
     elapsed = time.monotonic() - started
     # RETRY_ATTEMPTS connections, each bounded by the timeout (a stall waits it out).
     assert smtp_proxy.accepted == outbox.RETRY_ATTEMPTS
-    assert elapsed < outbox.RETRY_ATTEMPTS * (TIMEOUT + 0.5) + 3, elapsed
+    assert elapsed < outbox.RETRY_ATTEMPTS * TIMEOUT + 10, elapsed  # generous: CI is slow
     (error,) = _errors(capsys.readouterr().out)
     assert f"SMTP server {mailserver.host}:{smtp_proxy.port}" in error
     assert "will try again" in error
@@ -316,7 +315,7 @@ def test_imap_dropping_or_stalling_is_bounded_and_other_mailboxes_go_on(
     assert office.poll(at(1, 10)) == 1
     elapsed = time.monotonic() - started
     assert imap_proxy.accepted == imap.CONNECT_ATTEMPTS
-    assert elapsed < imap.CONNECT_ATTEMPTS * (TIMEOUT + 0.5) + 5, elapsed
+    assert elapsed < imap.CONNECT_ATTEMPTS * TIMEOUT + 10, elapsed  # generous: CI is slow
     (error,) = _errors(capsys.readouterr().out)
     assert f"mailbox 'ann' ({mailserver.host}:{imap_proxy.port})" in error
     _assert_each_answered_once(mailserver, CLIENT_IDS[2:])  # Bob's mailbox went on
@@ -333,8 +332,7 @@ def test_short_smtp_outage_is_bridged_within_the_window(
     """The server comes back 1 s into the window: the default retries (1–2 s, then 2–4 s)
     send everything in the same window."""
     _behind(office, smtp_proxy, smtp=True)
-    smtp_proxy.set_mode("drop")
-    threading.Timer(1.0, smtp_proxy.set_mode, ("forward",)).start()
+    smtp_proxy.outage("drop", lasting=1.0)
     assert office.poll(at(1, 10)) == 0
     assert any("sending interrupted (attempt 1 of 3)" in r.getMessage()
                for r in caplog.records)
@@ -355,12 +353,11 @@ def test_smtp_connection_lost_mid_queue_resumes_where_it_stopped(
         original(self, *args, **kwargs)
         calls.append(1)
         if len(calls) == 1:
-            smtp_proxy.set_mode("drop")  # cuts the open connection too
-            threading.Timer(0.5, smtp_proxy.set_mode, ("forward",)).start()
+            smtp_proxy.cut()
 
     monkeypatch.setattr(Store, "mark_sent", mark_sent)
     assert office.poll(at(1, 10)) == 0
-    assert smtp_proxy.accepted >= 2
+    assert smtp_proxy.accepted == 2  # one reconnection
     assert _pending(office) == set()
     _assert_each_answered_once(mailserver)
 
@@ -369,8 +366,7 @@ def test_short_imap_outage_is_bridged_within_the_window(
     office: Agency, mailserver: Any, imap_proxy: Proxy, caplog: pytest.LogCaptureFixture,
 ) -> None:
     _behind(office, imap_proxy, mailboxes=("ann", "bob", "lead"))
-    imap_proxy.set_mode("drop")
-    threading.Timer(1.0, imap_proxy.set_mode, ("forward",)).start()
+    imap_proxy.outage("drop", lasting=1.0)
     assert office.poll(at(1, 10)) == 0
     assert any("attempt 1 of 3" in r.getMessage() for r in caplog.records)
     _assert_each_answered_once(mailserver)
