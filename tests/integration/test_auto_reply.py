@@ -14,8 +14,8 @@ import pytest
 from tests.integration.agency import Agency, client_mail
 
 BERLIN = ZoneInfo("Europe/Berlin")
-FRIDAY_1605 = datetime(2026, 11, 20, 16, 5, tzinfo=BERLIN)
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)
+FRIDAY_1605 = datetime(2026, 11, 13, 16, 5, tzinfo=BERLIN)
+MONDAY_10 = datetime(2026, 11, 16, 10, 0, tzinfo=BERLIN)
 
 
 @pytest.fixture(autouse=True)
@@ -59,11 +59,11 @@ def test_friday_1605_message_gets_one_reply_with_monday_and_tuesday(
     assert reply["In-Reply-To"] == "<hp-1@acme.test>"
     assert reply["Subject"] == "Auto: Homepage copy"
     text = reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Friday, November 20, 2026 4:05\u202fPM" in text
-    assert "It will be read:       Monday, November 23, 2026 10:00\u202fAM" in text
-    assert "answer by: Tuesday, November 24, 2026 3:00\u202fPM" in text
+    assert "Friday, November 13, 2026 4:05\u202fPM" in text
+    assert "It will be read:       Monday, November 16, 2026 10:00\u202fAM" in text
+    assert "answer by: Tuesday, November 17, 2026 3:00\u202fPM" in text
     html = reply.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert "Monday, November 23, 2026 10:00\u202fAM" in html
+    assert "Monday, November 16, 2026 10:00\u202fAM" in html
     # The first message of a new client carries "How we work together", once.
     names = [p.get_filename() for p in reply.iter_attachments()]
     assert names == ["How we work together.txt"]
@@ -157,15 +157,17 @@ def test_two_instances_writing_to_each_other_do_not_loop(
 def test_reply_period_spans_polls_and_restarts(
     agency: Agency, deliver: Callable[..., None], mailserver: Any
 ) -> None:
-    """At most one auto-reply per sender in `auto_reply_days` (7), recorded only once sent,
-    across separate runs; after the period a new message is answered again."""
+    """At most one auto-reply per sender in `auto_reply_days` (here 3), recorded only once
+    sent, across separate runs; after the period a new message is answered again."""
+    agency.data["response"] = {"auto_reply_days": 3}
+    agency.write()
     deliver("ann", client_mail(message_id="<p1@acme.test>"), FRIDAY_1605)
     assert agency.poll(MONDAY_10) == 0
     mailserver.wait_for("catchall", 1)
     deliver("ann", client_mail(message_id="<p2@acme.test>"), MONDAY_10 + timedelta(days=2))
     assert agency.poll(MONDAY_10 + timedelta(days=2, hours=5)) == 0
-    deliver("ann", client_mail(message_id="<p3@acme.test>"), MONDAY_10 + timedelta(days=8))
-    assert agency.poll(MONDAY_10 + timedelta(days=8, hours=5)) == 0
+    deliver("ann", client_mail(message_id="<p3@acme.test>"), MONDAY_10 + timedelta(days=4))
+    assert agency.poll(MONDAY_10 + timedelta(days=4, hours=5)) == 0
     replies = mailserver.wait_for("catchall", 2)
     settle()
     assert [r["In-Reply-To"] for r in mailserver.messages("catchall")] == [

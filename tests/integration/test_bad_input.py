@@ -29,9 +29,9 @@ from tests.corpus import VICTIMS, Specimen, corpus
 from tests.integration.agency import TEAM, Agency
 
 BERLIN = ZoneInfo("Europe/Berlin")
-THURSDAY_1605 = datetime(2026, 11, 19, 16, 5, tzinfo=BERLIN)  # installed: the baseline sync
-FRIDAY_1605 = datetime(2026, 11, 20, 16, 5, tzinfo=BERLIN)  # the corpus arrives from here on
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)
+THURSDAY_1605 = datetime(2026, 11, 12, 16, 5, tzinfo=BERLIN)  # installed: the baseline sync
+FRIDAY_1605 = datetime(2026, 11, 13, 16, 5, tzinfo=BERLIN)  # the corpus arrives from here on
+MONDAY_10 = datetime(2026, 11, 16, 10, 0, tzinfo=BERLIN)
 
 
 @dataclass

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from tests.integration.agency import Agency, client_mail
 
 BERLIN = ZoneInfo("Europe/Berlin")
-MON = datetime(2026, 11, 23, tzinfo=BERLIN)
+MON = datetime(2026, 11, 16, tzinfo=BERLIN)
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """Day 0 is Monday 23 November 2026."""
+    """Day 0 is Monday 16 November 2026 (in the past: Dovecot ignores APPEND dates in the future)."""
     return MON + timedelta(days=day, hours=hour, minutes=minute)
 
 

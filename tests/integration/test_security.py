@@ -24,9 +24,9 @@ import pytest
 from tests.integration.agency import Agency, client_mail
 
 BERLIN = ZoneInfo("Europe/Berlin")
-FRIDAY_1605 = datetime(2026, 11, 20, 16, 5, tzinfo=BERLIN)
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)
-MONDAY_15 = datetime(2026, 11, 23, 15, 0, tzinfo=BERLIN)
+FRIDAY_1605 = datetime(2026, 11, 13, 16, 5, tzinfo=BERLIN)
+MONDAY_10 = datetime(2026, 11, 16, 10, 0, tzinfo=BERLIN)
+MONDAY_15 = datetime(2026, 11, 16, 15, 0, tzinfo=BERLIN)
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ import pytest
 from tests.integration.agency import Agency, client_mail
 
 BERLIN = ZoneInfo("Europe/Berlin")
-MONDAY_0930 = datetime(2026, 11, 23, 9, 30, tzinfo=BERLIN)
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)
-MONDAY_15 = datetime(2026, 11, 23, 15, 0, tzinfo=BERLIN)
+MONDAY_0930 = datetime(2026, 11, 16, 9, 30, tzinfo=BERLIN)
+MONDAY_10 = datetime(2026, 11, 16, 10, 0, tzinfo=BERLIN)
+MONDAY_15 = datetime(2026, 11, 16, 15, 0, tzinfo=BERLIN)
 
 
 def decided(agency: Agency) -> list[str]:
