@@ -20,6 +20,8 @@ from boundary_mail.config import default_config_path, load_config
 from boundary_mail.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
+    import jinja2
+
     from boundary_mail.config import Config
     from boundary_mail.store import Store
     from boundary_mail.window import WindowReport
@@ -144,6 +146,8 @@ def _check_config(config: Config, path: str) -> int:
                 f"templates_dir: {exc.filename or name} line {exc.lineno}: {exc.message};"
                 " fix the template or remove it to use the shipped one"
             )
+    if not problems:
+        problems = _render_samples(config, env)
     if problems:
         raise ConfigError(path, problems)
     print(
@@ -151,6 +155,27 @@ def _check_config(config: Config, path: str) -> int:
         f" member(s), {len(config.clients)} client(s), time zone {config.timezone}"
     )
     return 0
+
+
+def _render_samples(config: Config, env: jinja2.Environment) -> list[str]:
+    """Compose one message of every kind: a template using a variable we do not pass fails
+    here (StrictUndefined), named with the templates of that message."""
+    import jinja2
+
+    from boundary_mail.compose import sample_messages
+
+    problems = []
+    for templates, compose in sample_messages(
+        config, env, datetime(2026, 1, 5, 10, tzinfo=config.tz)
+    ):
+        try:
+            compose()
+        except jinja2.TemplateError as exc:
+            problems.append(
+                f"templates_dir: rendering {templates} failed: {exc.message}; use only the"
+                " variables the shipped template uses, or remove the file to use the shipped one"
+            )
+    return problems
 
 
 async def _poll(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
@@ -362,3 +363,48 @@ def compose_digest(
         envelope_from=config.smtp.from_address, recipients=(digest.recipient,), message=msg,
         on_sent={},
     )
+
+
+def sample_messages(
+    config: Config, env: jinja2.Environment, now: datetime
+) -> list[tuple[str, Callable[[], Outgoing]]]:
+    """One message of every kind from made-up mail, each with the templates it renders, so
+    that `check-config` renders every template with exactly the variables the real messages
+    use: a user's template naming a variable we do not pass fails there, not at a client."""
+    from boundary_mail.calendar import Promise
+    from boundary_mail.headers import parse_facts
+    from boundary_mail.tracking import TrackedItem
+
+    owner = config.mailboxes[0].owner
+    client = config.clients[0] if config.clients else None
+    sender = "someone@example.com"
+    if client is not None:
+        sender = f"someone@{client.domains[0]}" if client.domains else client.addresses[0]
+    facts = parse_facts(
+        f"Return-Path: <{sender}>\r\nFrom: Sam Sample <{sender}>\r\nTo: {owner}\r\n"
+        f"Subject: A sample message\r\nMessage-ID: <sample@example.com>\r\n\r\n".encode(),
+        mailbox=config.mailboxes[0].name, folder="INBOX", uid=1, received_at=now,
+    )
+    contact = client.account_manager if client else config.triage_owner
+    item = TrackedItem(
+        message_id=facts.message_id, mailbox=facts.mailbox, folder="INBOX", uid=1,
+        sender=sender, client=client.name if client else "", owner=contact,
+        subject=facts.subject, received_at=now, read_at=now, deadline=now, urgent=True,
+        after_hours=False, routed_from="", ladder_step=0, status="open",
+    )
+    reply = AutoReply(facts, sender, owner, "window", Promise(now, now, now), client, contact,
+                      first_contact=True, urgent=True, names_contact=True)
+    step = LadderStep(item, 1, "account_manager", contact, now, 1.0)
+    samples: list[tuple[str, Callable[[], Outgoing]]] = [
+        ("auto_reply.txt.j2, auto_reply.html.j2, first_contact.txt.j2",
+         lambda: compose_auto_reply(reply, config=config, env=env, now=now)),
+        ("alert.txt.j2", lambda: compose_alert(
+            UrgentAlert(facts, (contact,), "a sample", client), config=config, env=env,
+            now=now)),
+        ("ladder.txt.j2", lambda: compose_ladder(step, None, config=config, env=env, now=now)),
+    ]
+    if client is not None:
+        note = ContactNote(facts, sender, owner, contact, client)
+        samples.append(("contact_note.txt.j2", lambda: compose_contact_note(
+            note, config=config, env=env, now=now)))
+    return samples

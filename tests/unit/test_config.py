@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,31 @@ def test_a_password_in_an_error_is_never_shown(
     assert main(["--config", str(path), "check-config"]) == 2
     captured = capsys.readouterr()
     assert "s3cret-Hunter2" not in captured.err + captured.out
+
+
+def test_a_user_template_with_an_unknown_variable_is_found_by_check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every template is rendered once with the variables its real message passes: a typo
+    in a variable name is a config error, not a broken reply in front of a client."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "contact_note.txt.j2").write_text("Your contact: {{ contact_nmae }}\n")
+    data = valid()
+    data["templates_dir"] = str(templates)
+    path = tmp_path / "bm.toml"
+    path.write_text(render_toml(data))
+    assert main(["--config", str(path), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "rendering contact_note.txt.j2 failed: 'contact_nmae' is undefined" in err
+
+
+def test_every_shipped_template_renders_its_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    from boundary_mail.compose import sample_messages
+    from boundary_mail.templates import environment
+
+    config = load_config(EXAMPLE)
+    samples = sample_messages(config, environment(None, "en"), datetime(2026, 1, 5, tzinfo=UTC))
+    assert len(samples) == 4
+    for _templates, compose in samples:
+        assert compose().as_bytes()
