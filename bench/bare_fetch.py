@@ -17,8 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH_USER, imapclient_login, server_env
 
-# The same item list as boundary_mail.imap.fetch_new, spelled out so that this floor does not
-# import boundary-mail (and its dependencies) at all.
+# The item list of boundary_mail.imap.fetch_new, spelled out so that this floor does not
+# import boundary-mail (and its dependencies) at all; bench/sync.py passes the current one
+# with --item, since the list of fetched header fields may change.
 HEADERS = (
     "From", "Sender", "Return-Path", "To", "Cc", "Resent-To", "Resent-Cc", "Reply-To",
     "Message-ID", "In-Reply-To", "References", "Subject", "Date", "Auto-Submitted",
@@ -30,12 +31,15 @@ HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(h.upper() for h in
 ITEMS = [HEADER_ITEM, "INTERNALDATE", "FLAGS", "RFC822.SIZE"]
 
 
-def bare_fetch(env: dict[str, str], folder: str, uids: list[int], user: str = BENCH_USER) -> int:
+def bare_fetch(
+    env: dict[str, str], folder: str, uids: list[int], user: str = BENCH_USER,
+    header_item: str = HEADER_ITEM,
+) -> int:
     client = imapclient_login(env, user)
     try:
         client.normalise_times = False
         client.select_folder(folder, readonly=True)
-        return len(client.fetch(uids, ITEMS))
+        return len(client.fetch(uids, [header_item, *ITEMS[1:]]))
     finally:
         client.logout()
 
@@ -45,12 +49,13 @@ def main() -> int:
     parser.add_argument("--folder", required=True)
     parser.add_argument("--uids", required=True, help="comma-separated UIDs")
     parser.add_argument("--user", default=BENCH_USER)
+    parser.add_argument("--item", default=HEADER_ITEM, help="the BODY.PEEK[...] item to fetch")
     parser.add_argument("--expect", type=int, default=0, help="fail unless this many came back")
     args = parser.parse_args()
     env = server_env()
     uids = [int(u) for u in args.uids.split(",")]
     start = time.perf_counter()
-    got = bare_fetch(env, args.folder, uids, args.user)
+    got = bare_fetch(env, args.folder, uids, args.user, args.item)
     elapsed = time.perf_counter() - start
     if args.expect and got != args.expect:
         print(f"fetched {got}, expected {args.expect}", file=sys.stderr)

@@ -48,6 +48,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
 
 
+def _valid_unicode(text: str) -> str:
+    """Raw 8-bit header bytes (kept by the email package as lone surrogates) read as UTF-8
+    where they are UTF-8, else U+FFFD: the rule of headers._valid_unicode."""
+    if not _SURROGATES.search(text):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _clean(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
 
@@ -55,9 +66,7 @@ def _clean(text: str) -> str:
 def _decoded(value: object) -> str:
     """Unfolded text with encoded words decoded and undecodable 8-bit bytes as U+FFFD, like
     str() of a policy.default header."""
-    text = str(value)
-    if _SURROGATES.search(text):
-        text = _SURROGATES.sub("\ufffd", text)
+    text = _valid_unicode(str(value))
     if "=?" in text:
         try:
             decoded = str(make_header(decode_header(text)))
@@ -82,7 +91,7 @@ def _addresses(fields: _Fields, name: str) -> tuple[Address, ...]:
     if not values:
         return ()
     out: list[Address] = []
-    for display, spec in getaddresses([_SURROGATES.sub("\ufffd", v) for v in values]):
+    for display, spec in getaddresses([_valid_unicode(v) for v in values]):
         spec = _clean(spec).strip("<>").lower()
         if "@" in spec and " " not in spec:
             out.append(Address(_decoded(display), spec))

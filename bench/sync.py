@@ -284,7 +284,8 @@ def part_b(
         elif name == "bare":
             elapsed, _, output = run_child(
                 [PYTHON, str(HERE / "bare_fetch.py"), "--folder", folder, "--uids",
-                 ",".join(map(str, uids)), "--expect", str(len(uids))], child_env(env))
+                 ",".join(map(str, uids)), "--expect", str(len(uids)),
+                 "--item", imap._HEADER_ITEM], child_env(env))
             inner.append(float(output.split()[-1]))
             got = len(uids)
         elif name == "window":
@@ -292,7 +293,8 @@ def part_b(
         else:
             from bare_fetch import bare_fetch
 
-            elapsed, got = timed(lambda: bare_fetch(env, folder, uids))
+            elapsed, got = timed(
+                lambda: bare_fetch(env, folder, uids, header_item=imap._HEADER_ITEM))
         if got != len(uids):
             raise RuntimeError(f"{name} fetched {got}, expected {len(uids)}")
         times[name].append(elapsed)
@@ -331,6 +333,7 @@ def main() -> int:
     workroot = Path(args.workdir or tempfile.mkdtemp(prefix="bm-bench-"))
     say(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  python {sys.version.split()[0]}, "
         f"state dirs under {workroot}")
+    say(f"boundary_mail from {Path(imap.__file__).parent}")
     start = startup_cost(env)
     say(f"reference: interpreter start + boundary-mail imports: {fmt_runs(start)}")
     results: dict[str, dict[str, Any]] = {}
