@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import say, server_env, write_config  # noqa: E402
-from sync import deliver  # noqa: E402
+from common import say, server_env, write_config
+from sync import deliver
 
-from boundary_mail.config import load_config  # noqa: E402
-from boundary_mail.store import Store  # noqa: E402
-from boundary_mail.window import Window  # noqa: E402
+from boundary_mail.config import load_config
+from boundary_mail.store import Store
+from boundary_mail.window import Window
 
 
 def run_window(config_path: Path) -> object:
@@ -51,13 +51,13 @@ def trace_commands() -> dict[str, list[float]]:
     original_command = imaplib.IMAP4._command
     original_complete = imaplib.IMAP4._command_complete
 
-    def command(self, name, *args):  # noqa: ANN001, ANN002, ANN202
+    def command(self, name, *args):
         label = name if name != "UID" else f"UID {args[0]}"
         tag = original_command(self, name, *args)
         started[tag] = (label, time.perf_counter())
         return tag
 
-    def complete(self, name, tag):  # noqa: ANN001, ANN202
+    def complete(self, name, tag):
         try:
             return original_complete(self, name, tag)
         finally:
@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("--folder", required=True)
     parser.add_argument("--first-sync", action="store_true", help="fresh state: a first sync")
     parser.add_argument("--new", type=int, default=10, help="APPEND this many before the window")
-    parser.add_argument("--workdir", default="/tmp/bm-bench-profile")  # noqa: S108
+    parser.add_argument("--workdir", default="/tmp/bm-bench-profile")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
     env = server_env()
