@@ -13,6 +13,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -157,19 +158,18 @@ def child_env(env: dict[str, str]) -> dict[str, str]:
 def run_child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     """Run a subprocess; return (wall seconds, peak RSS in KiB of that child, stdout).
 
-    The peak RSS is the child's own ru_maxrss from wait4 (the same number that
-    getrusage(RUSAGE_CHILDREN) reports when this child is the largest one waited for)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    text = output.decode("utf-8", "replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(args)} exited {proc.returncode}:\n{text[-3000:]}")
-    return elapsed, usage.ru_maxrss, text
+    The child runs under bench/rusage_exec.py, which reports getrusage(RUSAGE_CHILDREN)
+    .ru_maxrss and the wall time of the command alone: measured from this (big) process, a
+    child's ru_maxrss would include this process's own memory, copied at fork."""
+    with tempfile.NamedTemporaryFile("r", prefix="bm-bench-rusage-", suffix=".txt") as report:
+        middle = [sys.executable, str(Path(__file__).with_name("rusage_exec.py")), report.name]
+        proc = subprocess.run([*middle, *args], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, check=False)
+        text = proc.stdout.decode("utf-8", "replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"{shlex.join(args)} exited {proc.returncode}:\n{text[-3000:]}")
+        maxrss, elapsed = report.read().split()
+    return float(elapsed), int(maxrss), text
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

@@ -209,6 +209,25 @@ def part_a(env: dict[str, str], folder: str, repeat: int, workroot: Path) -> dic
     return {"times": times, "rss_mib": rss_mb, "count": expected, "state": last_state}
 
 
+def part_c(env: dict[str, str], folder: str, repeat: int, workroot: Path) -> dict[str, Any]:
+    """Only the first-sync polls of (a): wall time and peak RSS, without the floors."""
+    say(f"\n== (c) first-sync poll of {folder}: peak RSS ==")
+    times: list[float] = []
+    rss: list[float] = []
+    for rep in range(repeat):
+        workdir = workroot / f"{folder}-c{rep}"
+        shutil.rmtree(workdir, ignore_errors=True)
+        path = write_config(env, workdir, folder)
+        elapsed, maxrss, output = poll_cli(env, path)
+        fetched = poll_counts(output)[0]
+        times.append(elapsed)
+        rss.append(maxrss / 1024)
+        say(f"   rep {rep + 1} poll {elapsed:8.3f} s, peak RSS {maxrss / 1024:6.1f} MiB"
+            f" ({fetched} messages)")
+    say(f"-- (c) {folder}: poll {fmt_runs(times)}; peak RSS {fmt_runs(rss, 'MiB')}")
+    return {"times": times, "rss_mib": rss, "state": path}
+
+
 # ------------------------------------------------------------------------ (b) new mail
 
 
@@ -323,7 +342,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folders", nargs="+", default=["bench10000", "bench100000"])
-    parser.add_argument("--parts", default="ab", help="a, b or ab (c comes with both)")
+    parser.add_argument("--parts", default="ab",
+                        help="a and/or b (peak RSS comes with both); c: only (a)'s polls")
     parser.add_argument("--repeat", type=int, default=3, help="runs per contender in (a)")
     parser.add_argument("--repeat-b", type=int, default=5, help="runs per contender in (b)")
     parser.add_argument("--workdir", default=None, help="state dirs (default: a temp dir)")
@@ -341,9 +361,11 @@ def main() -> int:
         results[folder] = {}
         if "a" in args.parts:
             results[folder]["a"] = part_a(env, folder, args.repeat, workroot)
+        elif "c" in args.parts:
+            results[folder]["c"] = part_c(env, folder, args.repeat, workroot)
     for folder in args.folders:
         if "b" in args.parts:
-            state = results[folder].get("a", {}).get("state")
+            state = (results[folder].get("a") or results[folder].get("c") or {}).get("state")
             results[folder]["b"] = part_b(env, folder, args.repeat_b, workroot, state)
 
     say("\n== summary (medians) ==")
@@ -357,6 +379,9 @@ def main() -> int:
                 f" = {t['poll'] / fl:.2f}x / {t['poll'] / fb:.2f}x  (target <= 1.5x imapclient)")
             say(f"(c) {folder}: first-sync poll peak RSS {median(res['a']['rss_mib']):.0f} MiB"
                 "  (target <= 150 MB at 100,000)")
+        if "c" in res:
+            say(f"(c) {folder}: first-sync poll {median(res['c']['times']):.2f} s, peak RSS"
+                f" {median(res['c']['rss_mib']):.0f} MiB  (target <= 150 MB at 100,000)")
         if "b" in res:
             t = {k: median(v) for k, v in res["b"]["times"].items()}
             say(f"(b) {folder}: poll {t['poll']:.3f} s vs bare {t['bare']:.3f} s ="
