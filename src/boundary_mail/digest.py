@@ -51,6 +51,7 @@ from boundary_mail.templates import render
 from boundary_mail.tracking import TrackedItem
 
 LOAD_DAYS = 30
+WAITING_LISTED = 50  # oldest items listed one by one; the rest are counted (size, speed)
 SHORT_DAYS = 7
 LADDER_KINDS = ("reminder", "escalation")
 
@@ -205,6 +206,15 @@ class Digest:
     @property
     def overdue(self) -> int:
         return sum(w.overdue for w in self.waiting)
+
+    @property
+    def waiting_listed(self) -> tuple[Waiting, ...]:
+        """The oldest WAITING_LISTED items: a backlog of thousands stays a readable mail."""
+        return self.waiting[:WAITING_LISTED]
+
+    @property
+    def waiting_more(self) -> int:
+        return max(0, len(self.waiting) - WAITING_LISTED)
 
     @property
     def suppressed_total(self) -> int:

@@ -329,3 +329,31 @@ def test_cli_prints_the_text_and_writes_one_html_file_per_recipient(
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         f"{r}.html" for r in (ANN, BOB, LEAD)
     )
+
+
+def test_a_long_backlog_lists_the_oldest_and_counts_the_rest(
+    config: Config, digests: dict[str, Digest]
+) -> None:
+    """With 120 items waiting the digest still says 120, lists the 50 oldest one by one and
+    counts the other 70: a backlog of thousands stays a small, fast mail."""
+    from dataclasses import replace
+
+    from boundary_mail.digest import WAITING_LISTED, Waiting
+
+    lead = digests[LEAD]
+    first = lead.waiting[0]
+    backlog = tuple(
+        Waiting(replace(first.item, message_id=f"<b{i}@acme.test>", sender=f"b{i:03d}@acme.test",
+                        received_at=first.item.received_at + timedelta(minutes=i)),
+                first.age - timedelta(minutes=i), first.overdue)
+        for i in range(120)
+    )
+    big = replace(lead, waiting=backlog)
+    rendered = render_digest(environment(None, config.locale), big, config)
+    assert WAITING_LISTED == 50
+    for part in (rendered.text, rendered.html):
+        assert "b000@acme.test" in part and "b049@acme.test" in part
+        assert "b050@acme.test" not in part
+        assert "and 70 more" in part
+    assert "WAITING ON EVERYONE: 120" in rendered.text
+    assert "Waiting on everyone (120)" in rendered.html
