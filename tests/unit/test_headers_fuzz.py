@@ -200,3 +200,32 @@ def test_encoded_words_in_subject_and_display_name_never_smuggle_a_line_break(
     assert facts is not None, "a usable Return-Path is always enough"
     assert_clean(facts)
     assert facts.return_path == f"{local}@acme.test".lower()
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="abcAZ09 _-.'+=@<>\"(),;:\\\t", max_size=40))
+def test_the_address_fast_path_reads_what_getaddresses_reads(value: str) -> None:
+    """The shortcut for "Name <addr>" and bare addresses must agree with the stdlib's full
+    address grammar on every input it accepts (and it declines everything else)."""
+    from email.utils import getaddresses
+
+    from boundary_mail.headers import _split_addresses
+
+    assert _split_addresses([value]) == getaddresses([value])
+
+
+_ATOM = st.text(alphabet="abcXYZ09._+-='", min_size=1, max_size=12)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="abcXYZ09 _-'.\t", max_size=20), _ATOM, _ATOM,
+       st.sampled_from(["{n} <{a}>", "{a}", "<{a}>", " {n}<{a}> ", "{n} {a}"]))
+def test_everyday_addresses_read_the_same_on_the_fast_path(
+    name: str, local: str, domain: str, form: str
+) -> None:
+    from email.utils import getaddresses
+
+    from boundary_mail.headers import _split_addresses
+
+    value = form.format(n=name, a=f"{local}@{domain}")
+    assert _split_addresses([value]) == getaddresses([value])
