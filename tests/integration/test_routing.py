@@ -19,7 +19,7 @@ MON = datetime(2026, 11, 16, tzinfo=BERLIN)
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """Day 0 is Monday 16 November 2026 (in the past: Dovecot ignores APPEND dates in the future)."""
+    """Day 0 is Monday 16 November 2026: in the past, as Dovecot ignores future APPEND dates."""
     return MON + timedelta(days=day, hours=hour, minutes=minute)
 
 
