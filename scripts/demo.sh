@@ -56,6 +56,11 @@ bm poll --now 2026-11-24T15:00
 say "status (Tuesday evening)"
 bm status --now 2026-11-24T17:00
 
+say "The daily digests for Tuesday 17:30 (their text; --send mails them, --out writes HTML)"
+bm digest --now 2026-11-24T17:30 > "$demo/digest.txt"
+head -n 70 "$demo/digest.txt"
+echo "  … (all digests: $demo/digest.txt)"
+
 say "What Bob received from boundary-mail: reminders"
 .venv/bin/python scripts/show_mailbox.py bob reminder
 say "What the lead received: escalations"
