@@ -97,3 +97,38 @@ def client_mail(
     return msg.as_bytes()
 
 
+def agency_config(server: Any, state_dir: Path) -> dict[str, Any]:
+    """Ann, Bob and their lead; clients Acme (domain) and Globex (one address), against the
+    test servers; passwords from BM_TEST_PW_<USER>."""
+    imap = {"host": server.host, "port": server.imaps_port, "security": "tls",
+            "ca_file": str(server.ca_file)}
+    return {
+        "timezone": "Europe/Berlin",
+        "state_dir": str(state_dir),
+        "schedule": {"check_windows": ["10:00", "15:00"], "holidays_country": "DE",
+                     "holidays_subdivision": "BE"},
+        "smtp": {
+            "host": server.host, "port": server.smtps_port, "security": "tls",
+            "ca_file": str(server.ca_file), "username": "assistant",
+            "password_env": "BM_TEST_PW_ASSISTANT", "from_address": "assistant@agency.test",
+            "from_name": "Wright & Stone",
+        },
+        "mailboxes": [
+            {"name": user, **imap, "username": user,
+             "password_env": f"BM_TEST_PW_{user.upper()}", "owner": f"{user}@agency.test"}
+            for user in TEAM
+        ],
+        "team": {
+            "lead": "lead@agency.test",
+            "members": [
+                {"name": "Ann Wright", "address": "ann@agency.test", "backup": "bob@agency.test"},
+                {"name": "Bob Stone", "address": "bob@agency.test", "backup": "ann@agency.test"},
+                {"name": "Lee Lead", "address": "lead@agency.test"},
+            ],
+        },
+        "clients": [
+            {"name": "Acme", "domains": ["acme.test"], "account_manager": "ann@agency.test"},
+            {"name": "Globex", "addresses": ["tom@globex.test"],
+             "account_manager": "bob@agency.test"},
+        ],
+    }

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.agency import TEAM, Agency
+from tests.integration.agency import TEAM, Agency, agency_config
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,40 +26,7 @@ def agency(mailserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for user in (*TEAM, "catchall", "assistant"):
         mailserver.reset(user)
         monkeypatch.setenv(f"BM_TEST_PW_{user.upper()}", mailserver.users[user])
-    imap = {
-        "host": mailserver.host, "port": mailserver.imaps_port, "security": "tls",
-        "ca_file": str(mailserver.ca_file),
-    }
-    data: dict[str, Any] = {
-        "timezone": "Europe/Berlin",
-        "state_dir": str(tmp_path / "state"),
-        "schedule": {"check_windows": ["10:00", "15:00"], "holidays_country": "DE",
-                     "holidays_subdivision": "BE"},
-        "smtp": {
-            "host": mailserver.host, "port": mailserver.smtps_port, "security": "tls",
-            "ca_file": str(mailserver.ca_file), "username": "assistant",
-            "password_env": "BM_TEST_PW_ASSISTANT", "from_address": "assistant@agency.test",
-            "from_name": "Wright & Stone",
-        },
-        "mailboxes": [
-            {"name": user, **imap, "username": user, "password_env": f"BM_TEST_PW_{user.upper()}",
-             "owner": f"{user}@agency.test"}
-            for user in TEAM
-        ],
-        "team": {
-            "lead": "lead@agency.test",
-            "members": [
-                {"name": "Ann Wright", "address": "ann@agency.test", "backup": "bob@agency.test"},
-                {"name": "Bob Stone", "address": "bob@agency.test", "backup": "ann@agency.test"},
-                {"name": "Lee Lead", "address": "lead@agency.test"},
-            ],
-        },
-        "clients": [
-            {"name": "Acme", "domains": ["acme.test"], "account_manager": "ann@agency.test"},
-            {"name": "Globex", "addresses": ["tom@globex.test"],
-             "account_manager": "bob@agency.test"},
-        ],
-    }
+    data = agency_config(mailserver, tmp_path / "state")
     result = Agency(mailserver, tmp_path / "boundary-mail.toml", data)
     result.write()
     yield result

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +25,7 @@ import pytest
 from boundary_mail.headers import MalformedMessage, parse_facts
 from boundary_mail.store import StoredAction
 from tests.corpus import VICTIMS, Specimen, corpus
-from tests.integration.agency import TEAM, Agency
+from tests.integration.agency import TEAM, Agency, agency_config
 
 BERLIN = ZoneInfo("Europe/Berlin")
 THURSDAY_1605 = datetime(2026, 11, 12, 16, 5, tzinfo=BERLIN)  # installed: the baseline sync
@@ -59,43 +58,6 @@ class Outcome:
     def by_message_id(self) -> dict[str, Specimen]:
         """Decided specimens by the Message-ID the store knows them under."""
         return {row["message_id"]: self.specimens[row["uid"]] for row in self.decisions}
-
-
-def _config(server: Any, state_dir: Path) -> dict[str, Any]:
-    """The same agency as the `agency` fixture (tests/integration/conftest.py), for a
-    module-scoped run."""
-    imap = {"host": server.host, "port": server.imaps_port, "security": "tls",
-            "ca_file": str(server.ca_file)}
-    return {
-        "timezone": "Europe/Berlin",
-        "state_dir": str(state_dir),
-        "schedule": {"check_windows": ["10:00", "15:00"], "holidays_country": "DE",
-                     "holidays_subdivision": "BE"},
-        "smtp": {
-            "host": server.host, "port": server.smtps_port, "security": "tls",
-            "ca_file": str(server.ca_file), "username": "assistant",
-            "password_env": "BM_TEST_PW_ASSISTANT", "from_address": "assistant@agency.test",
-            "from_name": "Wright & Stone",
-        },
-        "mailboxes": [
-            {"name": user, **imap, "username": user,
-             "password_env": f"BM_TEST_PW_{user.upper()}", "owner": f"{user}@agency.test"}
-            for user in TEAM
-        ],
-        "team": {
-            "lead": "lead@agency.test",
-            "members": [
-                {"name": "Ann Wright", "address": "ann@agency.test", "backup": "bob@agency.test"},
-                {"name": "Bob Stone", "address": "bob@agency.test", "backup": "ann@agency.test"},
-                {"name": "Lee Lead", "address": "lead@agency.test"},
-            ],
-        },
-        "clients": [
-            {"name": "Acme", "domains": ["acme.test"], "account_manager": "ann@agency.test"},
-            {"name": "Globex", "addresses": ["tom@globex.test"],
-             "account_manager": "bob@agency.test"},
-        ],
-    }
 
 
 class _Collect(logging.Handler):
@@ -177,7 +139,8 @@ def outcome(mailserver: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         for user in (*TEAM, "catchall", "assistant"):
             mp.setenv(f"BM_TEST_PW_{user.upper()}", mailserver.users[user])
         tmp = tmp_path_factory.mktemp("bad-input")
-        agency = Agency(mailserver, tmp / "boundary-mail.toml", _config(mailserver, tmp / "state"))
+        data = agency_config(mailserver, tmp / "state")
+        agency = Agency(mailserver, tmp / "boundary-mail.toml", data)
         agency.write()
         code, _ = _poll(agency, THURSDAY_1605)  # installed: the first sync is behind it
         assert code == 0
