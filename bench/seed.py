@@ -202,8 +202,10 @@ def main() -> int:
     env = server_env()
     root = maildir(env, args.user, "INBOX")
     if not root.is_dir():
-        # Dovecot creates the Maildir at the first login.
-        imapclient_login(env, args.user).logout()
+        # Dovecot creates the Maildir when a folder is first opened, not at login.
+        client = imapclient_login(env, args.user)
+        client.select_folder("INBOX", readonly=True)
+        client.logout()
     folder_dir = maildir(env, args.user, args.folder)
     if folder_dir.exists():
         if not args.replace:

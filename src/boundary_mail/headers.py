@@ -76,35 +76,71 @@ def _text(value: object) -> str:
     return _clean(text)
 
 
-class _Fields:
-    """The header fields by lower-cased name, each name's values in order."""
-
-    def __init__(self, msg: Message) -> None:
-        self.by_name: dict[str, list[str]] = {}
-        for key, value in msg.raw_items():
-            self.by_name.setdefault(key.lower(), []).append(str(value))
-
-    def all(self, name: str) -> list[str]:
-        return self.by_name.get(name.lower(), [])
+# A header block as Dovecot answers HEADER.FIELDS: "Name: value" lines, folded lines starting
+# with a space or tab, CRLF line ends, a blank line. Read by one regex per field; anything else
+# (bare CR or LF, a line with no colon, a "From " line, no final line end) goes to the stdlib
+# parser. Both give the same fields: tests/unit/test_headers_fuzz.py checks it.
+_FieldMap = dict[str, list[str]]
+_FIELD = re.compile(r"([!-9;-~]+):([^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)")
 
 
-# The everyday forms, "Maria Keller <maria@acme.test>" and "maria@acme.test", read without
-# the full RFC 5322 address grammar (getaddresses was 40 % of parsing); anything else, quoted
-# names, groups, comments, several addresses, goes through getaddresses.
+def _fields(header_block: bytes) -> _FieldMap:
+    """The header fields by lower-cased name, each name's values in order, as compat32
+    reads them (raw strings; 8-bit bytes kept as surrogates, folding kept)."""
+    text = header_block.decode("ascii", "surrogateescape")
+    by_name: _FieldMap = {}
+    pos, end = 0, len(text)
+    match = _FIELD.match
+    while pos < end and (found := match(text, pos)):
+        name, value = found.groups()
+        by_name.setdefault(name.lower(), []).append(value.lstrip(" \t").rstrip("\r\n"))
+        pos = found.end()
+    if pos == end or text.startswith("\r\n", pos):
+        return by_name
+    return _fields_by_stdlib(header_block)
+
+
+def _fields_by_stdlib(header_block: bytes) -> _FieldMap:
+    try:
+        msg = _PARSER.parsebytes(header_block)
+    except Exception as exc:  # the email package is lenient; this is the truly hopeless case
+        raise MalformedMessage(f"header block cannot be parsed ({type(exc).__name__})") from None
+    by_name: _FieldMap = {}
+    for key, value in msg.raw_items():
+        by_name.setdefault(key.lower(), []).append(str(value))
+    return by_name
+
+
+# The everyday forms, "Maria Keller <maria@acme.test>", "\"Keller, Maria\" <maria@acme.test>"
+# and "maria@acme.test", and comma-separated lists of them, read without the full RFC 5322
+# address grammar (getaddresses was 40 % of parsing). Anything else (comments, groups, escapes,
+# 8-bit bytes, encoded words) goes through getaddresses; tests/unit/test_headers_fuzz.py checks
+# that both read the same.
 _SIMPLE_ADDRESS = re.compile(
-    r"\s*(?:([\w' -]*?)\s*<([\w.+'=-]+@[\w.-]+)>|([\w.+'=-]+@[\w.-]+))\s*", re.ASCII
+    r"""\s*(?:"([ \t!#-\[\]-~]*)"\s*<([\w.+'=-]+@[\w.-]+)>"""
+    r"|([\w' -]*?)\s*<([\w.+'=-]+@[\w.-]+)>|([\w.+'=-]+@[\w.-]+))\s*",
+    re.ASCII,
 )
 
 
 def _split_addresses(values: list[str]) -> list[tuple[str, str]]:
-    if len(values) == 1 and (simple := _SIMPLE_ADDRESS.fullmatch(values[0])):
-        name, spec, bare = simple.groups()
-        return [(" ".join((name or "").split()), spec or bare)]
-    return getaddresses(values)
+    found: list[tuple[str, str]] = []
+    for value in values:
+        # A comma inside a quoted name does not separate addresses: such a value is one.
+        for part in [value] if '"' in value else value.split(","):
+            simple = _SIMPLE_ADDRESS.fullmatch(part)
+            if simple is None:
+                return getaddresses(values)
+            quoted, quoted_spec, name, spec, bare = simple.groups()
+            if quoted_spec:
+                found.append((quoted, quoted_spec))
+            else:
+                found.append((" ".join((name or "").split()), spec or bare))
+    return found
 
 
-def _addresses(fields: _Fields, name: str) -> tuple[Address, ...]:
-    values = fields.all(name)
+def _addresses(fields: _FieldMap, name: str) -> tuple[Address, ...]:
+    values = fields.get(name)
     if not values:
         return ()
     out: list[Address] = []
@@ -115,17 +151,15 @@ def _addresses(fields: _Fields, name: str) -> tuple[Address, ...]:
     return tuple(out)
 
 
-def _message_ids(fields: _Fields, name: str) -> tuple[str, ...]:
-    found: list[str] = []
-    for value in fields.all(name):
-        for mid in _MSGID.findall(_clean(_valid_unicode(value))):
-            if mid not in found:
-                found.append(mid)
+def _message_ids(fields: _FieldMap, name: str) -> tuple[str, ...]:
+    found: dict[str, None] = {}  # in order, once each (a hostile References repeats ids)
+    for value in fields.get(name, ()):
+        found.update(dict.fromkeys(_MSGID.findall(_clean(_valid_unicode(value)))))
     return tuple(found)
 
 
-def _return_path(fields: _Fields) -> str | None:
-    values = fields.all("Return-Path")
+def _return_path(fields: _FieldMap) -> str | None:
+    values = fields.get("return-path")
     if not values:
         return None
     # The final delivery prepends its Return-Path above every other field (RFC 5321 §4.4);
@@ -137,8 +171,8 @@ def _return_path(fields: _Fields) -> str | None:
     return spec if "@" in spec and " " not in spec else ""
 
 
-def _date(fields: _Fields) -> datetime | None:
-    values = fields.all("Date")
+def _date(fields: _FieldMap) -> datetime | None:
+    values = fields.get("date")
     if not values:
         return None
     try:
@@ -148,7 +182,19 @@ def _date(fields: _Fields) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _content_type(msg: Message) -> tuple[str, str]:
+def _content_type(fields: _FieldMap) -> tuple[str, str]:
+    """The media type and, for multipart/report, the report-type parameter (compat32's
+    reading). Plain values are read here; parameters and 8-bit bytes go to the email package."""
+    values = fields.get("content-type")
+    if not values:
+        return "text/plain", ""
+    first = values[0]
+    if "report-type" not in first.lower() and not _SURROGATES.search(first):
+        ctype = first.partition(";")[0].strip().lower()
+        return (_clean(ctype) if ctype.count("/") == 1 else "text/plain"), ""
+    msg = Message(policy.compat32)
+    for value in values:
+        msg.set_raw("Content-Type", value)
     try:
         ctype = msg.get_content_type()
         report = msg.get_param("report-type", "", header="content-type") or ""
@@ -183,21 +229,17 @@ def parse_facts(
     """Parse the fetched header fields of one message; raise MalformedMessage with a reason."""
     if not header_block.strip():
         raise MalformedMessage("empty header block")
-    try:
-        msg = _PARSER.parsebytes(header_block)
-    except Exception as exc:  # the email package is lenient; this is the truly hopeless case
-        raise MalformedMessage(f"header block cannot be parsed ({type(exc).__name__})") from None
-    if not msg.keys():
+    fields = _fields(header_block)
+    if not fields:
         raise MalformedMessage("no header fields could be read")
-    fields = _Fields(msg)
-    senders = _addresses(fields, "From")
+    senders = _addresses(fields, "from")
     return_path = _return_path(fields)
     if not senders and not return_path:
         raise MalformedMessage("neither From nor Return-Path holds a usable address")
-    ids = _message_ids(fields, "Message-ID")
-    subject = " ".join(_text(s) for s in fields.all("Subject")[:1])
-    ctype, report = _content_type(msg)
-    marker = fields.all("X-Boundary-Mail")
+    ids = _message_ids(fields, "message-id")
+    subject = " ".join(_text(s) for s in fields.get("subject", ())[:1])
+    ctype, report = _content_type(fields)
+    marker = fields.get("x-boundary-mail")
     return MessageFacts(
         mailbox=mailbox,
         folder=folder,
@@ -206,20 +248,20 @@ def parse_facts(
         received_at=received_at,
         sender=senders[0] if senders else None,
         return_path=return_path,
-        to=_addresses(fields, "To"),
-        cc=_addresses(fields, "Cc"),
-        resent_to=_addresses(fields, "Resent-To"),
-        resent_cc=_addresses(fields, "Resent-Cc"),
-        reply_to=_addresses(fields, "Reply-To"),
+        to=_addresses(fields, "to"),
+        cc=_addresses(fields, "cc"),
+        resent_to=_addresses(fields, "resent-to"),
+        resent_cc=_addresses(fields, "resent-cc"),
+        reply_to=_addresses(fields, "reply-to"),
         subject=subject[:MAX_SUBJECT],
         date=_date(fields),
-        in_reply_to=_message_ids(fields, "In-Reply-To"),
-        references=_message_ids(fields, "References"),
-        auto_submitted=tuple(_text(v).lower() for v in fields.all("Auto-Submitted")),
-        precedence=" ".join(_text(v) for v in fields.all("Precedence")).lower(),
-        list_headers=tuple(h for h in LIST_HEADERS if fields.all(h)),
-        auto_response_suppress=tuple(_text(v) for v in fields.all("X-Auto-Response-Suppress")),
-        x_loop=tuple(_text(v) for v in fields.all("X-Loop")),
+        in_reply_to=_message_ids(fields, "in-reply-to"),
+        references=_message_ids(fields, "references"),
+        auto_submitted=tuple(_text(v).lower() for v in fields.get("auto-submitted", ())),
+        precedence=" ".join(_text(v) for v in fields.get("precedence", ())).lower(),
+        list_headers=tuple(h for h in LIST_HEADERS if h.lower() in fields),
+        auto_response_suppress=tuple(_text(v) for v in fields.get("x-auto-response-suppress", ())),
+        x_loop=tuple(_text(v) for v in fields.get("x-loop", ())),
         content_type=ctype,
         report_type=report,
         flags=frozenset(flags),

@@ -229,3 +229,81 @@ def test_everyday_addresses_read_the_same_on_the_fast_path(
 
     value = form.format(n=name, a=f"{local}@{domain}")
     assert _split_addresses([value]) == getaddresses([value])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.text(alphabet="abcAZ09 _-.'+=@<>\"(),;:\\\t", max_size=40),
+                min_size=1, max_size=3))
+def test_address_lists_read_the_same_on_the_fast_path(values: list[str]) -> None:
+    """Several To fields, comma-separated lists and quoted names with commas in them: the
+    shortcut gives getaddresses' answer or hands the whole field over to it."""
+    from email.utils import getaddresses
+
+    from boundary_mail.headers import _split_addresses
+
+    assert _split_addresses(values) == getaddresses(values)
+
+
+_ADDRESS_PARTS = st.sampled_from(
+    ['"Keller, Maria"', '"a  b"', '""', '"a\\"b"', "Ann", "Ann Lee", "", " ", "<x@y.test>",
+     "x@y.test", ",", " , ", '"', "(c)", "g:", ";", "<", ">", "@", "\t"]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.lists(_ADDRESS_PARTS, max_size=8).map("".join), min_size=1, max_size=3))
+def test_address_lists_built_from_real_parts_read_the_same(values: list[str]) -> None:
+    from email.utils import getaddresses
+
+    from boundary_mail.headers import _split_addresses
+
+    assert _split_addresses(values) == getaddresses(values)
+
+
+def _stdlib_fields(raw: bytes) -> dict[str, list[str]] | None:
+    """The fields as the email package's own header parser (compat32) reads them."""
+    from email.parser import BytesHeaderParser
+    from email.policy import compat32
+
+    try:
+        msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    except Exception:
+        return None
+    fields: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        fields.setdefault(name.lower(), []).append(str(value))
+    return fields
+
+
+_FIELD_LINES = st.lists(
+    st.one_of(
+        st.builds(lambda n, v: f"{n}:{v}".encode("utf-8", "surrogateescape"),
+                  _header_names, _plain_values),
+        st.builds(lambda v: b"\t" + v.encode(), _plain_values),  # a folded line
+        st.sampled_from([b"From nobody Mon Jan  1 00:00:00 2026", b"no colon here", b"",
+                         b" ", b":value", b"Subject: \xe4\xf6\xfc"]),
+        st.binary(max_size=20),
+    ),
+    max_size=10,
+)
+
+
+@FUZZ
+@given(_FIELD_LINES, _line_ends, st.booleans())
+@example([b"Subject: a", b"\tb", b"From: x@y.test"], b"\r\n", True)
+@example([b"Subject: a", b"", b"From: x@y.test"], b"\r\n", True)
+@example([b"Subject:", b" b"], b"\r\n", False)
+def test_header_fields_are_read_as_the_email_package_reads_them(
+    lines: list[bytes], eol: bytes, final_blank_line: bool
+) -> None:
+    """The regex reading of an everyday header block and the stdlib's parser give the same
+    fields, folding and 8-bit bytes included; blocks it cannot read go to the stdlib."""
+    from boundary_mail.headers import MalformedMessage, _fields
+
+    raw = eol.join(lines) + (eol + eol if final_blank_line else b"")
+    expected = _stdlib_fields(raw)
+    try:
+        got: dict[str, list[str]] | None = _fields(raw)
+    except MalformedMessage:
+        got = None
+    assert got == expected
