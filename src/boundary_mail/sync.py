@@ -7,6 +7,7 @@ the window matches it by Message-ID.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,7 +94,10 @@ def fetch_copies(
 
 
 def logout(client: imapclient.IMAPClient) -> None:
+    """LOGOUT, or, when the connection is already gone, just close the socket."""
     try:
         client.logout()
     except Exception:  # the server may already have closed the connection
-        log.debug("IMAP logout failed", exc_info=True)
+        log.debug("IMAP logout failed; closing the socket", exc_info=True)
+        with contextlib.suppress(Exception):
+            client.shutdown()

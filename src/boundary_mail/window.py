@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 # installing boundary-mail must never send replies to last year's mail.
 FIRST_SYNC_LOOKBACK = timedelta(hours=24)
 ROUTED_KEYWORD = "$Routed"
+SESSION_ATTEMPTS = 2  # IMAP sessions per mailbox and window: a lost connection is reopened once
 
 
 @dataclass(slots=True)
@@ -147,7 +148,8 @@ class Window:
                 report.errors.append(str(exc))
                 continue
             for batch, previews in batches:
-                parsed, _ = self._parse(mailbox, batch, report)
+                parsed, skipped = self._parse(mailbox, batch)
+                self._count_read(report, mailbox, batch, skipped)
                 parsed = _with_previews(parsed, batch, previews)
                 plans = plan_window(
                     parsed, config=self.config, calendar=self.calendar, state=self.state, now=now
@@ -173,23 +175,44 @@ class Window:
     async def _sync_mailbox(
         self, mailbox: MailboxConfig, now: datetime, report: WindowReport, *, dry_run: bool
     ) -> None:
+        """One IMAP session for the mailbox. A connection lost in the middle is opened again
+        (SESSION_ATTEMPTS in all): what was committed stays, the session goes on from the
+        stored high-water marks, and the rest of the mail is not left for the next window."""
         password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
-        client = await asyncio.to_thread(imap.connect, mailbox, password)
-        try:
-            # The inbox stays selected from its sync to the \Answered check: after new mail,
-            # each SELECT of a big Maildir folder costs Dovecot a re-read (0.3 s at 100,000).
-            await self._sync_inbox(client, mailbox, now, report, dry_run=dry_run)
-            await self._check_answered(client, mailbox, now, report, dry_run=dry_run)
-            if mailbox.sent:
-                await self._sync_sent(client, mailbox, mailbox.sent, now, report, dry_run=dry_run)
-        except (imapclient.exceptions.IMAPClientError, OSError) as exc:
-            raise MailboxUnavailable(
-                f"mailbox {mailbox.name!r}: the connection failed during the window"
-                f" ({type(exc).__name__}); what was committed stays, the rest is read again"
-                " at the next window"
-            ) from None
-        finally:
-            await asyncio.to_thread(logout, client)
+        for attempt in range(1, SESSION_ATTEMPTS + 1):
+            client = await asyncio.to_thread(imap.connect, mailbox, password)
+            try:
+                # The inbox stays selected from its sync to the \Answered check: after new
+                # mail, each SELECT of a big Maildir costs Dovecot a re-read (0.3 s at 100,000).
+                await self._sync_inbox(client, mailbox, now, report, dry_run=dry_run)
+                await self._check_answered(client, mailbox, now, report, dry_run=dry_run)
+                if mailbox.sent:
+                    await self._sync_sent(
+                        client, mailbox, mailbox.sent, now, report, dry_run=dry_run
+                    )
+                return
+            except (imapclient.exceptions.IMAPClientAbortError, OSError) as exc:
+                # A dry run stores nothing, so it would decide the same mail again.
+                if attempt < SESSION_ATTEMPTS and not dry_run:
+                    log.warning(
+                        "mailbox=%s the connection was lost during the window (%s); what was"
+                        " committed stays; connecting again (attempt %d of %d)",
+                        mailbox.name, type(exc).__name__, attempt + 1, SESSION_ATTEMPTS,
+                    )
+                    continue
+                raise MailboxUnavailable(
+                    f"mailbox {mailbox.name!r}: the connection was lost during the window"
+                    f" ({type(exc).__name__}); what was committed stays, the rest is read"
+                    " again at the next window"
+                ) from None
+            except imapclient.exceptions.IMAPClientError as exc:
+                raise MailboxUnavailable(
+                    f"mailbox {mailbox.name!r}: the server refused a command during the window"
+                    f" ({type(exc).__name__}); what was committed stays, the rest is read"
+                    " again at the next window"
+                ) from None
+            finally:
+                await asyncio.to_thread(logout, client)
 
     async def _sync_inbox(
         self, client: imapclient.IMAPClient, mailbox: MailboxConfig, now: datetime,
@@ -214,10 +237,10 @@ class Window:
                     log.warning("mailbox=%s could not set %s: %s", mailbox.name,
                                 ROUTED_KEYWORD, exc)
 
+    @staticmethod
     def _parse(
-        self, mailbox: MailboxConfig, batch: FolderBatch, report: WindowReport
+        mailbox: MailboxConfig, batch: FolderBatch
     ) -> tuple[list[MessageFacts], list[tuple[int, str]]]:
-        report.fetched += len(batch.messages)
         parsed: list[MessageFacts] = []
         skipped: list[tuple[int, str]] = []
         for fetched in batch.messages:
@@ -233,15 +256,22 @@ class Window:
                 log.warning("mailbox=%s folder=%s uid=%d skipped: %s", mailbox.name,
                             batch.folder, fetched.uid, exc)
                 skipped.append((fetched.uid, str(exc)))
-        report.skipped.extend((mailbox.name, uid, reason) for uid, reason in skipped)
         return parsed, skipped
+
+    @staticmethod
+    def _count_read(
+        report: WindowReport, mailbox: MailboxConfig, batch: FolderBatch,
+        skipped: list[tuple[int, str]],
+    ) -> None:
+        report.fetched += len(batch.messages)
+        report.skipped.extend((mailbox.name, uid, reason) for uid, reason in skipped)
 
     async def _handle_inbox_batch(
         self, client: imapclient.IMAPClient, mailbox: MailboxConfig, batch: FolderBatch,
         now: datetime, report: WindowReport, *, dry_run: bool,
     ) -> list[int]:
         """Decide, compose and commit one batch; return the UIDs that were redirected."""
-        parsed, skipped = self._parse(mailbox, batch, report)
+        parsed, skipped = self._parse(mailbox, batch)
         known: set[str] = set()
         if batch.rebaseline:
             known = self.store.known_message_ids(
@@ -266,6 +296,7 @@ class Window:
         if redirect_uids:
             originals = await asyncio.to_thread(imap.fetch_raw, client, redirect_uids)
         outgoing = []
+        errors = []
         for plan in plans:
             for action in plan.actions:
                 try:
@@ -274,14 +305,21 @@ class Window:
                     log.error("mailbox=%s msg=%s %s could not be composed (%s); not sent",
                               mailbox.name, message_key(plan.facts.message_id),
                               type(action).__name__, type(exc).__name__)
-                    report.errors.append(f"a {type(action).__name__} could not be composed")
+                    errors.append(f"a {type(action).__name__} could not be composed")
                     continue
                 if out is not None:
                     outgoing.append(out)
-        report.plans.extend(plans)
-        report.outgoing.extend(outgoing)
-        report.baseline += len(baseline)
-        report.already_known += len(known)
+
+        def count() -> None:
+            """Into the report once the batch is done: a batch read again after a lost
+            connection is counted once."""
+            self._count_read(report, mailbox, batch, skipped)
+            report.plans.extend(plans)
+            report.outgoing.extend(outgoing)
+            report.baseline += len(baseline)
+            report.already_known += len(known)
+            report.errors.extend(errors)
+
         for plan in plans:
             log.info(
                 "mailbox=%s msg=%s owner=%s reply=%s rule=%s%s%s%s",
@@ -292,6 +330,7 @@ class Window:
                 " acknowledges" if plan.acknowledges else "",
             )
         if dry_run:
+            count()
             return []
         top = max((m.uid for m in batch.messages), default=0)
         with self.store.transaction():
@@ -316,6 +355,7 @@ class Window:
                 )
             self._queue(outgoing, report, now)
             self._advance(mailbox, batch, top, now)
+        count()
         return [u for u in redirect_uids if u in originals]
 
     def _compose(
@@ -376,7 +416,7 @@ class Window:
             report.errors.append(message)
             return
         while batch is not None:
-            parsed, _ = self._parse(mailbox, batch, report)
+            parsed, skipped = self._parse(mailbox, batch)
             acks = plan_sent(parsed, config=self.config, state=self.state, now=now)
             if not dry_run:
                 with self.store.transaction():
@@ -384,6 +424,7 @@ class Window:
                         self._acknowledge(ack, report)
                     top = max((m.uid for m in batch.messages), default=0)
                     self._advance(mailbox, batch, top, now)
+            self._count_read(report, mailbox, batch, skipped)
             batch = await asyncio.to_thread(next, batches, None)
 
     async def _check_answered(

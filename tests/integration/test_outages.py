@@ -370,3 +370,48 @@ def test_short_imap_outage_is_bridged_within_the_window(
     assert office.poll(at(1, 10)) == 0
     assert any("attempt 1 of 3" in r.getMessage() for r in caplog.records)
     _assert_each_answered_once(mailserver)
+
+
+@pytest.mark.parametrize("cut_after", ["select", "commit"])
+def test_imap_connection_lost_mid_window_is_reopened_and_the_window_completes(
+    cut_after: str, office: Agency, mailserver: Any, imap_proxy: Proxy,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ann's connection is cut once, either after the inbox was opened (nothing read or
+    committed yet) or after her new mail was committed (the \\Answered check and the Sent
+    folder still to come). The window opens a second session and finishes: every client is
+    answered once in this window, not five hours later."""
+    _behind(office, imap_proxy, mailboxes=("ann",))
+    cuts: list[int] = []
+
+    def cut_once() -> None:
+        if not cuts and imap_proxy.accepted:
+            cuts.append(1)
+            imap_proxy.cut()
+
+    if cut_after == "select":
+        select = imap.select
+
+        def select_then_cut(*args: Any, **kwargs: Any) -> Any:
+            status = select(*args, **kwargs)
+            cut_once()
+            return status
+
+        monkeypatch.setattr(imap, "select", select_then_cut)
+    else:
+        set_folder_state = Store.set_folder_state
+
+        def commit_then_cut(self: Store, *args: Any, **kwargs: Any) -> None:
+            set_folder_state(self, *args, **kwargs)
+            cut_once()
+
+        monkeypatch.setattr(Store, "set_folder_state", commit_then_cut)
+    assert office.poll(at(1, 10)) == 0
+    assert cuts == [1]
+    assert imap_proxy.accepted == 2  # Ann's first session and the one that finished it
+    assert any("connection was lost during the window" in r.getMessage()
+               for r in caplog.records)
+    assert _pending(office) == set()
+    _assert_each_answered_once(mailserver)
+    assert office.poll(at(1, 15)) == 0  # nothing left over, nothing answered twice
+    _assert_each_answered_once(mailserver)
