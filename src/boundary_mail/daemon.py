@@ -12,10 +12,11 @@ import logging
 import os
 import signal
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.config import Config, load_config
@@ -25,6 +26,23 @@ from boundary_mail.store import Store
 from boundary_mail.window import Window
 
 log = logging.getLogger(__name__)
+
+# A window that met a server that was down or hung up runs again after these waits, each
+# time only if that is before the next scheduled window: a short outage at 10:00 delays the
+# mail by minutes, not until 15:00. A refused login or certificate is not retried.
+RETRY_AFTER = (timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=40))
+RETRY_JOB = "window-retry"
+
+
+def retry_time(now: datetime, retries_done: int, next_window: datetime | None) -> datetime | None:
+    """When to run a window again after server trouble; None when the retries are used up
+    or the next scheduled window comes first (it will try anyway)."""
+    if retries_done >= len(RETRY_AFTER):
+        return None
+    at = now + RETRY_AFTER[retries_done]
+    if next_window is not None and at >= next_window:
+        return None
+    return at
 
 
 def sd_notify(state: str) -> bool:
@@ -55,6 +73,7 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=config.tz)
         self.stopping = asyncio.Event()
         self.lock = asyncio.Lock()  # one window at a time, whatever fires
+        self.retries = 0  # retries of the last scheduled window so far
 
     def schedule(self) -> None:
         self.scheduler.remove_all_jobs()
@@ -112,6 +131,40 @@ class Daemon:
                 f"STATUS=last window {now:%H:%M}Z: {len(report.plans)} new,"
                 f" {report.sent} sent, {len(report.errors)} error(s)"
             )
+            self._plan_retry(now, retry_soon=report.retry_soon)
+
+    def _plan_retry(self, now: datetime, *, retry_soon: bool) -> None:
+        if not retry_soon:
+            self.retries = 0
+            if self.scheduler.get_job(RETRY_JOB) is not None:
+                self.scheduler.remove_job(RETRY_JOB)  # this window did what it was for
+            return
+        at = retry_time(now, self.retries, self._next_window(now))
+        if at is None:
+            log.warning("server trouble in this check window; no retry left before the next"
+                        " scheduled window, which will try again")
+            self.retries = 0
+            return
+        self.retries += 1
+        self.scheduler.add_job(
+            self.window_job, DateTrigger(run_date=at), id=RETRY_JOB, replace_existing=True,
+            name=f"check window retry {self.retries} of {len(RETRY_AFTER)}",
+            misfire_grace_time=600,
+        )
+        log.warning("server trouble in this check window; trying again at %s (retry %d of %d);"
+                    " what was decided stays queued", at.astimezone(self.config.tz).strftime(
+                        "%H:%M"), self.retries, len(RETRY_AFTER))
+
+    def _next_window(self, now: datetime) -> datetime | None:
+        """When the next scheduled check window fires after `now` (the one running now, which
+        fired at `now` or a moment before, does not count)."""
+        after = now + timedelta(seconds=1)
+        times = [
+            fire for job in self.scheduler.get_jobs()
+            if job.id.startswith("window-") and job.id != RETRY_JOB
+            and (fire := job.trigger.get_next_fire_time(None, after)) is not None
+        ]
+        return min(times, default=None)
 
     async def urgent_scan_job(self) -> None:
         """Header-only scan for urgent mail, in business hours only, never during a window."""

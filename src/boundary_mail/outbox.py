@@ -37,6 +37,7 @@ class DrainResult:
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    retry_soon: bool = False  # the server was down or hung up: mail waits for a retry
 
 
 async def drain(config: Config, store: Store, now: datetime) -> DrainResult:
@@ -83,6 +84,7 @@ async def drain(config: Config, store: Store, now: datetime) -> DrainResult:
                 await asyncio.sleep(delay)
                 continue
             _pause(store, queue, exc, result)
+            result.retry_soon = True
         except MailboxUnavailable as exc:
             _pause(store, queue, exc, result)
         break

@@ -79,6 +79,7 @@ class WindowReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     failed_mailboxes: set[str] = field(default_factory=set)
+    retry_soon: bool = False  # a server was down or hung up: running again soon may help
 
     @property
     def ok(self) -> bool:
@@ -115,11 +116,13 @@ class Window:
                 log.error("mailbox=%s window failed: %s", mailbox.name, exc)
                 report.errors.append(str(exc))
                 report.failed_mailboxes.add(mailbox.name)
+                report.retry_soon |= isinstance(exc, imap.ConnectionTrouble)
         await self._climb_ladder(now, report, dry_run=dry_run)
         if not dry_run:
             result = await drain(self.config, self.store, now)
             report.sent, report.failed = result.sent, result.failed
             report.errors.extend(result.errors)
+            report.retry_soon |= result.retry_soon
         log.info(
             "window done: fetched=%d baseline=%d skipped=%d decided=%d acknowledged=%d"
             " ladder=%d queued=%d sent=%d failed=%d errors=%d",
@@ -200,7 +203,7 @@ class Window:
                         mailbox.name, type(exc).__name__, attempt + 1, SESSION_ATTEMPTS,
                     )
                     continue
-                raise MailboxUnavailable(
+                raise imap.ConnectionTrouble(
                     f"mailbox {mailbox.name!r}: the connection was lost during the window"
                     f" ({type(exc).__name__}); what was committed stays, the rest is read"
                     " again at the next window"

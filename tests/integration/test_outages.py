@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from boundary_mail import imap, outbox
-from boundary_mail.daemon import Daemon
+from boundary_mail.daemon import RETRY_JOB, Daemon
 from boundary_mail.store import Store
 from tests.integration.agency import Agency, client_mail
 from tests.integration.proxy import Proxy, proxy
@@ -216,18 +216,46 @@ def test_daemon_window_job_survives_an_outage(
 
     monkeypatch.setattr("boundary_mail.daemon.datetime", Clock)
     daemon = Daemon(str(office.path), office.config)
+    daemon.schedule()  # the check windows (10:00 and 15:00), not started
     mailserver.stop_smtp()
     with caplog.at_level(logging.INFO):
         asyncio.run(daemon.window_job())
     assert not [r for r in caplog.records if r.exc_info], "the window raised"
     assert any("sending paused" in r.getMessage() for r in caplog.records)
     assert _pending(office) == ALL_REPLIES
+    # Not left until 15:00: the window runs again in 10 minutes.
+    retry = daemon.scheduler.get_job(RETRY_JOB)
+    assert retry is not None and retry.trigger.run_date == at(1, 10, 10)
+    assert any("trying again at 10:10 (retry 1 of 3)" in r.getMessage() for r in caplog.records)
     mailserver.start_smtp()
     caplog.clear()
-    asyncio.run(daemon.window_job())
+    asyncio.run(daemon.window_job())  # the retry
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert _pending(office) == set()
     _assert_each_answered_once(mailserver)
+    assert daemon.scheduler.get_job(RETRY_JOB) is None and daemon.retries == 0
+
+
+def test_daemon_does_not_retry_a_refused_login(
+    office: Agency, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A wrong password will not get better in ten minutes: no retry, no login storm."""
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Clock:
+            return cls.fromtimestamp(at(1, 10).timestamp(), tz)
+
+    monkeypatch.setattr("boundary_mail.daemon.datetime", Clock)
+    monkeypatch.setenv("BM_TEST_PW_WRONG", "not-the-password")
+    office.data["mailboxes"][0]["password_env"] = "BM_TEST_PW_WRONG"
+    office.write()
+    daemon = Daemon(str(office.path), office.config)
+    daemon.schedule()
+    with caplog.at_level(logging.INFO):
+        asyncio.run(daemon.window_job())
+    assert any("login as 'ann' was refused" in r.getMessage() for r in caplog.records)
+    assert daemon.scheduler.get_job(RETRY_JOB) is None and daemon.retries == 0
 
 
 # ---------------------------------------------------------------------------- wrong password

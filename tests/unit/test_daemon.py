@@ -95,3 +95,22 @@ def test_daemon_speaks_notify_reloads_and_stops(
     assert "reload refused, keeping the running configuration" in log
     assert "schedule.check_windows" in log
     assert "stopping" in log
+
+
+def test_a_window_with_server_trouble_is_retried_sooner_and_sooner_never_past_the_next() -> None:
+    """10, 20, then 40 minutes after each failed try; never at or after the next scheduled
+    window (it tries anyway), never more than three times."""
+    from datetime import UTC, datetime, timedelta
+
+    from boundary_mail.daemon import RETRY_AFTER, retry_time
+
+    ten = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
+    three = datetime(2026, 11, 17, 14, 0, tzinfo=UTC)
+    assert [retry_time(ten, n, three) for n in range(4)] == [
+        ten + timedelta(minutes=10), ten + timedelta(minutes=20), ten + timedelta(minutes=40),
+        None,
+    ]
+    assert len(RETRY_AFTER) == 3
+    assert retry_time(three - timedelta(minutes=10), 0, three) is None  # 15:00 comes first
+    assert retry_time(three - timedelta(minutes=11), 0, three) == three - timedelta(minutes=1)
+    assert retry_time(ten, 0, None) == ten + timedelta(minutes=10)
