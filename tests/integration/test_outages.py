@@ -354,6 +354,31 @@ def test_imap_dropping_or_stalling_is_bounded_and_other_mailboxes_go_on(
     _assert_each_answered_once(mailserver)
 
 
+@pytest.mark.usefixtures("fast_retries")
+def test_a_hung_server_is_tried_once_per_window_not_once_per_mailbox(
+    office: Agency, mailserver: Any, imap_proxy: Proxy, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ann's and Bob's mailboxes live on the same hung server: its timeouts are paid once
+    (CONNECT_ATTEMPTS connections), Bob's mailbox is reported as not tried, and the lead's
+    mailbox on another server goes on."""
+    _behind(office, imap_proxy, mailboxes=("ann", "bob"))
+    imap_proxy.set_mode("stall")
+    capsys.readouterr()
+    started = time.monotonic()
+    assert office.poll(at(1, 10)) == 1
+    elapsed = time.monotonic() - started
+    assert imap_proxy.accepted == imap.CONNECT_ATTEMPTS
+    assert elapsed < imap.CONNECT_ATTEMPTS * TIMEOUT + 10, elapsed
+    ann, bob = _errors(capsys.readouterr().out)
+    assert f"mailbox 'ann' ({mailserver.host}:{imap_proxy.port})" in ann
+    assert "mailbox 'bob': not tried, its server" in bob
+    assert _pending(office) == set()
+
+    imap_proxy.set_mode("forward")
+    assert office.poll(at(1, 15)) == 0
+    _assert_each_answered_once(mailserver)
+
+
 def test_short_smtp_outage_is_bridged_within_the_window(
     office: Agency, mailserver: Any, smtp_proxy: Proxy, caplog: pytest.LogCaptureFixture,
 ) -> None:
