@@ -225,8 +225,13 @@ def parse_facts(
     received_at: datetime,
     flags: Iterable[str] = (),
     size: int = 0,
+    identity_only: bool = False,
 ) -> MessageFacts:
-    """Parse the fetched header fields of one message; raise MalformedMessage with a reason."""
+    """Parse the fetched header fields of one message; raise MalformedMessage with a reason.
+
+    `identity_only` reads just what a baseline row keeps (Message-ID, sender, Return-Path,
+    subject) and leaves the rest at its defaults: at the first sync of a big mailbox nearly
+    every message is baseline, never decided, and reading it whole was most of the sync."""
     if not header_block.strip():
         raise MalformedMessage("empty header block")
     fields = _fields(header_block)
@@ -238,13 +243,21 @@ def parse_facts(
         raise MalformedMessage("neither From nor Return-Path holds a usable address")
     ids = _message_ids(fields, "message-id")
     subject = " ".join(_text(s) for s in fields.get("subject", ())[:1])
+    message_id = ids[0] if ids else synthetic_message_id(header_block)
+    if identity_only:
+        return MessageFacts(
+            mailbox=mailbox, folder=folder, uid=uid, message_id=message_id,
+            received_at=received_at, sender=senders[0] if senders else None,
+            return_path=return_path, subject=subject[:MAX_SUBJECT], flags=frozenset(flags),
+            size=size,
+        )
     ctype, report = _content_type(fields)
     marker = fields.get("x-boundary-mail")
     return MessageFacts(
         mailbox=mailbox,
         folder=folder,
         uid=uid,
-        message_id=ids[0] if ids else synthetic_message_id(header_block),
+        message_id=message_id,
         received_at=received_at,
         sender=senders[0] if senders else None,
         return_path=return_path,

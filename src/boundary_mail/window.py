@@ -254,8 +254,11 @@ class Window:
 
     @staticmethod
     def _parse(
-        mailbox: MailboxConfig, batch: FolderBatch
+        mailbox: MailboxConfig, batch: FolderBatch, *, baseline_before: datetime | None = None
     ) -> tuple[list[MessageFacts], list[tuple[int, str]]]:
+        """Facts of each message of the batch, and the (uid, reason) of each that could not
+        be read. Mail received before `baseline_before` only becomes a baseline row, so only
+        what that row keeps is read."""
         parsed: list[MessageFacts] = []
         skipped: list[tuple[int, str]] = []
         for fetched in batch.messages:
@@ -265,6 +268,8 @@ class Window:
                         fetched.header_block, mailbox=mailbox.name, folder=batch.folder,
                         uid=fetched.uid, received_at=fetched.received_at, flags=fetched.flags,
                         size=fetched.size,
+                        identity_only=baseline_before is not None
+                        and fetched.received_at < baseline_before,
                     )
                 )
             except MalformedMessage as exc:
@@ -286,17 +291,17 @@ class Window:
         now: datetime, report: WindowReport, *, dry_run: bool,
     ) -> list[int]:
         """Decide, compose and commit one batch; return the UIDs that were redirected."""
-        parsed, skipped = self._parse(mailbox, batch)
+        cutoff = now - FIRST_SYNC_LOOKBACK if batch.first_sync else None
+        parsed, skipped = self._parse(mailbox, batch, baseline_before=cutoff)
         known: set[str] = set()
         if batch.rebaseline:
             known = self.store.known_message_ids(
                 mailbox.name, batch.folder, (f.message_id for f in parsed)
             )
-        cutoff = now - FIRST_SYNC_LOOKBACK
-        baseline = [f for f in parsed if batch.first_sync and f.received_at < cutoff]
+        baseline = [f for f in parsed if cutoff is not None and f.received_at < cutoff]
         fresh = [
             f for f in parsed
-            if f.message_id not in known and not (batch.first_sync and f.received_at < cutoff)
+            if f.message_id not in known and not (cutoff is not None and f.received_at < cutoff)
         ]
         if self.config.urgent.keywords and fresh:
             previews = await asyncio.to_thread(

@@ -307,3 +307,21 @@ def test_header_fields_are_read_as_the_email_package_reads_them(
     except MalformedMessage:
         got = None
     assert got == expected
+
+
+@FUZZ
+@given(st.one_of(header_blocks(), st.binary(max_size=400)))
+@example(b"Return-Path: <>\r\nFrom: =?utf-8?q?M=C3=BCller?= <M@Acme.test>\r\nSubject: x\r\n\r\n")
+def test_a_baseline_reading_keeps_exactly_what_the_full_reading_gives(raw: bytes) -> None:
+    """identity_only (first sync, mail older than the lookback) reads the same Message-ID,
+    sender, Return-Path and subject as the full reading, and refuses the same blocks."""
+    full = parse(raw)
+    try:
+        identity = parse_facts(raw, mailbox="ann", folder="INBOX", uid=42, received_at=NOW,
+                               flags=("\\Seen",), size=len(raw), identity_only=True)
+    except MalformedMessage:
+        assert full is None
+        return
+    assert full is not None
+    keep = ("message_id", "sender", "return_path", "subject", "received_at", "flags", "size")
+    assert [getattr(identity, k) for k in keep] == [getattr(full, k) for k in keep]
