@@ -13,8 +13,9 @@
                        final filter, which cannot take a range)
     floor-imaplib      the same FETCH through stdlib imaplib (raw response, no parsing)
     ours-fetch         boundary_mail.imap.connect + select + fetch_new(client, status, 0)
-    ours-lib           the same + headers.parse_facts on every message (what the window
-                       does per batch, minus deciding and the SQLite writes)
+    ours-lib           the same + headers.parse_facts on every message as the window reads
+                       it (mail older than the 24 h lookback only for its baseline row),
+                       minus deciding and the SQLite writes
     poll               `python -m boundary_mail poll` with a fresh state dir (records every
                        message as a baseline row), a subprocess: wall time and peak RSS
     All in-process contenders are timed from connect to the last message handled.
@@ -64,6 +65,7 @@ from common import (
 from boundary_mail import imap
 from boundary_mail.config import load_config
 from boundary_mail.headers import MalformedMessage, parse_facts
+from boundary_mail.window import FIRST_SYNC_LOOKBACK
 
 ITEMS = [imap._HEADER_ITEM, "INTERNALDATE", "FLAGS", "RFC822.SIZE"]
 HERE = Path(__file__).resolve().parent
@@ -112,6 +114,7 @@ def _mailbox(config_path: Path) -> Any:
 
 def ours(env: dict[str, str], folder: str, config_path: Path, *, parse: bool) -> int:
     mailbox = _mailbox(config_path)
+    baseline_before = datetime.now(UTC) - FIRST_SYNC_LOOKBACK  # noqa: TID251
     client = imap.connect(mailbox, env[f"BM_PW_{BENCH_USER.upper()}"])
     try:
         status = imap.select(client, folder)
@@ -123,7 +126,8 @@ def ours(env: dict[str, str], folder: str, config_path: Path, *, parse: bool) ->
             for m in batch:
                 try:  # noqa: SIM105 - the hot loop, as in the window
                     parse_facts(m.header_block, mailbox=mailbox.name, folder=folder, uid=m.uid,
-                                received_at=m.received_at, flags=m.flags, size=m.size)
+                                received_at=m.received_at, flags=m.flags, size=m.size,
+                                identity_only=m.received_at < baseline_before)
                 except MalformedMessage:
                     pass
                 count += 1
