@@ -453,10 +453,21 @@ def fetch_flags(client: imapclient.IMAPClient, uids: list[int]) -> dict[int, tup
     for start in range(0, len(wanted), 1000):
         chunk = wanted[start : start + 1000]
         asked = set(chunk)
-        for uid, item in client.fetch(chunk, ["FLAGS"]).items():
+        for uid, item in _read_fetch(_uid_fetch(client, _uid_set(chunk), "(FLAGS)")).items():
             if uid in asked:
                 out[uid] = tuple(_flag(f) for f in item.get(b"FLAGS", ()))
     return out
+
+
+def _uid_set(uids: list[int]) -> str:
+    """Sorted UIDs as an IMAP sequence set, runs collapsed: [1, 2, 3, 7] -> "1:3,7"."""
+    runs: list[list[int]] = []
+    for uid in uids:
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(str(lo) if lo == hi else f"{lo}:{hi}" for lo, hi in runs)
 
 
 def fetch_previews(

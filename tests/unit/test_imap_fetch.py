@@ -356,3 +356,16 @@ def test_a_refused_fetch_raises_like_imapclient_and_drops_partial_answers() -> N
     with pytest.raises(IMAPClientError, match=r"^fetch failed: Some messages could not be"):
         _uid_fetch(FakeClient(imap), "4:5", "(FLAGS)")  # type: ignore[arg-type]
     assert "FETCH" not in imap.untagged_responses
+
+
+@given(st.sets(st.integers(1, 60), max_size=30))
+def test_a_uid_set_names_exactly_the_uids(uids: set[int]) -> None:
+    from boundary_mail.imap import _uid_set
+
+    text = _uid_set(sorted(uids))
+    named: set[int] = set()
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition(":")
+        named.update(range(int(lo), int(hi or lo) + 1))
+    assert named == uids
+    assert len(text.split(",")) <= len(uids) or not uids  # runs collapse, never grow
