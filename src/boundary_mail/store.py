@@ -275,6 +275,24 @@ class Store:
         )
         return cursor.rowcount == 1
 
+    def record_baseline(
+        self, messages: Iterable[tuple[str, str, str, int, datetime, str | None, str]],
+        contacts: Iterable[str], *, reason: str, now: datetime,
+    ) -> None:
+        """Many messages at once as the baseline, each (mailbox, folder, message_id, uid,
+        received_at, sender, subject), and the addresses they came from as known contacts.
+        One statement each, not one per message: a first sync may bring 100,000."""
+        stamp = _iso(now)
+        self._db.executemany(
+            "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, 'baseline', '', ?, ?)",
+            ((box, folder, mid, uid, _iso(received), sender, subject, reason, stamp)
+             for box, folder, mid, uid, received, sender, subject in messages),
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO contacts (address, first_seen_at) VALUES (?, ?)",
+            ((address, stamp) for address in contacts),
+        )
+
     def update_uid(self, mailbox: str, folder: str, message_id: str, uid: int) -> None:
         self._db.execute(
             "UPDATE messages SET uid = ? WHERE mailbox = ? AND folder = ? AND message_id = ?",

@@ -357,8 +357,12 @@ class Window:
             for facts in parsed:
                 if facts.message_id in known:
                     self.store.update_uid(mailbox.name, batch.folder, facts.message_id, facts.uid)
-            for facts in baseline:
-                self._record(facts, "baseline", "", "first sync: older than the lookback", now)
+            self.store.record_baseline(
+                ((f.mailbox, f.folder, f.message_id, f.uid, f.received_at, _sender(f), f.subject)
+                 for f in baseline),
+                {address for f in baseline for address in _addresses_of(f)},
+                reason="first sync: older than the lookback", now=now,
+            )
             for plan in plans:
                 self._record(plan.facts, "decided", plan.reply.rule, plan.reply.reason, now)
                 if plan.track is not None:
@@ -533,13 +537,21 @@ class Window:
     ) -> None:
         self.store.record_message(
             mailbox=facts.mailbox, folder=facts.folder, message_id=facts.message_id,
-            uid=facts.uid, received_at=facts.received_at,
-            sender=facts.sender.email if facts.sender else facts.return_path,
+            uid=facts.uid, received_at=facts.received_at, sender=_sender(facts),
             subject=facts.subject, status=status, rule=rule, reason=reason, now=now,
         )
-        for address in {facts.sender.email if facts.sender else "", facts.return_path or ""}:
-            if address:
-                self.store.record_contact(address, now)
+        for address in _addresses_of(facts):
+            self.store.record_contact(address, now)
+
+
+def _sender(facts: MessageFacts) -> str | None:
+    """Who a message is recorded as coming from: From, else the Return-Path."""
+    return facts.sender.email if facts.sender else facts.return_path
+
+
+def _addresses_of(facts: MessageFacts) -> set[str]:
+    """The addresses a message came from (From and Return-Path): they become known contacts."""
+    return {a for a in (facts.sender.email if facts.sender else "", facts.return_path) if a}
 
 
 def _with_previews(

@@ -107,3 +107,21 @@ def test_messages_are_known_per_folder_by_message_id(store: Store) -> None:
                                     **common)  # type: ignore[arg-type]
     assert store.known_message_ids("ann", "INBOX", ["<1@x>", "<2@x>"]) == {"<1@x>"}
     assert store.known_message_ids("bob", "INBOX", ["<1@x>"]) == set()
+
+
+def test_a_baseline_is_recorded_in_bulk_and_its_senders_become_known(store: Store) -> None:
+    """A first sync's baseline: every message known by Message-ID (a second copy of the same
+    id is ignored, as record_message does), every sender a known contact."""
+    rows = [("ann", "INBOX", f"<{n}@x>", n, NOW, f"c{n % 3}@acme.test", f"s{n}")
+            for n in range(1, 301)]
+    rows.append(("ann", "INBOX", "<1@x>", 999, NOW, "other@acme.test", "again"))
+    with store.transaction():
+        store.record_baseline(rows, {"c0@acme.test", "c1@acme.test", "bounce@acme.test"},
+                              reason="first sync", now=NOW)
+    assert store.known_message_ids("ann", "INBOX", ["<1@x>", "<300@x>", "<301@x>"]) == {
+        "<1@x>", "<300@x>"}
+    assert store.is_known_contact("c1@acme.test") and store.is_known_contact("bounce@acme.test")
+    assert not store.is_known_contact("c2@acme.test")  # only the contacts given
+    assert not store.record_message(mailbox="ann", folder="INBOX", message_id="<7@x>", uid=7,
+                                    received_at=NOW, sender="c1@acme.test", subject="s",
+                                    status="decided", now=NOW)
