@@ -56,9 +56,16 @@ def test_first_sync_records_old_mail_as_baseline(
     """Installing boundary-mail never answers last month's mail."""
     deliver("ann", client_mail(message_id="<old@acme.test>"), MONDAY_10 - timedelta(days=30))
     deliver("ann", client_mail(message_id="<new@acme.test>"), MONDAY_0930)
+    deliver("ann", client_mail(sender="old.friend@globex.test", message_id="<old2@globex.test>"),
+            MONDAY_10 - timedelta(days=3))
     assert agency.poll(MONDAY_10) == 0
     assert decided(agency) == ["<new@acme.test>"]
-    assert "baseline 1" in capsys.readouterr().out
+    assert "baseline 2" in capsys.readouterr().out
+    store = agency.store()
+    # Whoever wrote before the install is not a first contact ("How we work together").
+    assert store.is_known_contact("old.friend@globex.test")
+    assert store.known_message_ids("ann", "INBOX", ["<old@acme.test>", "<old2@globex.test>"]) \
+        == {"<old@acme.test>", "<old2@globex.test>"}
 
 
 def test_uidvalidity_change_does_not_make_old_mail_new(
