@@ -532,6 +532,15 @@ class Store:
         )
         return [self._item(r) for r in rows]
 
+    def open_copies(self, mailbox: str, folder: str) -> list[tuple[int, str]]:
+        """(uid, message_id) of each copy in this folder of a message still waiting for an
+        answer: the copies whose \\Answered flag would acknowledge it."""
+        return [(r[0], r[1]) for r in self._db.execute(
+            "SELECT m.uid, m.message_id FROM items i JOIN messages m"
+            " ON m.message_id = i.message_id"
+            " WHERE i.status = 'open' AND m.mailbox = ? AND m.folder = ?", (mailbox, folder),
+        )]
+
     def copies(self, message_ids: Iterable[str]) -> list[tuple[str, str, int, str]]:
         """Every known copy (mailbox, folder, uid, message_id) of these messages."""
         ids = list(dict.fromkeys(message_ids))

@@ -457,11 +457,7 @@ class Window:
     ) -> None:
         """An open item whose copy in this inbox carries \\Answered is acknowledged. Runs
         right after the inbox sync, with the inbox still selected."""
-        open_ids = [item.message_id for item in self.store.open_items()]
-        copies = [
-            (uid, mid) for box, folder, uid, mid in self.store.copies(open_ids)
-            if box == mailbox.name and folder == mailbox.inbox
-        ]
+        copies = self.store.open_copies(mailbox.name, mailbox.inbox)
         if not copies:
             return
 

@@ -125,3 +125,21 @@ def test_a_baseline_is_recorded_in_bulk_and_its_senders_become_known(store: Stor
     assert not store.record_message(mailbox="ann", folder="INBOX", message_id="<7@x>", uid=7,
                                     received_at=NOW, sender="c1@acme.test", subject="s",
                                     status="decided", now=NOW)
+
+
+def test_open_copies_are_the_copies_in_that_folder_of_items_still_waiting(store: Store) -> None:
+    """What the \\Answered check reads: only open items, only the given mailbox and folder,
+    every copy there (a message may sit in Ann's inbox and, routed, in Bob's)."""
+    from tests.unit.factories import tracked_item
+
+    for n, (box, folder) in enumerate([("ann", "INBOX"), ("bob", "INBOX"), ("ann", "Archive")]):
+        for mid in ("<open@x>", "<done@x>"):
+            store.record_message(mailbox=box, folder=folder, message_id=mid, uid=10 * n + 1,
+                                 received_at=NOW, sender="c@acme.test", subject="s",
+                                 status="decided", now=NOW)
+    store.add_item(tracked_item(deadline=NOW, message_id="<open@x>"), NOW)
+    store.add_item(tracked_item(deadline=NOW, message_id="<done@x>"), NOW)
+    store.acknowledge("<done@x>", NOW, "sent-folder")
+    assert store.open_copies("ann", "INBOX") == [(1, "<open@x>")]
+    assert store.open_copies("bob", "INBOX") == [(11, "<open@x>")]
+    assert store.open_copies("lead", "INBOX") == []
