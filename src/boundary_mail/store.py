@@ -526,10 +526,18 @@ class Store:
         ).fetchone()
         return self._item(row) if row else None
 
-    def open_items(self) -> list[TrackedItem]:
-        rows = self._db.execute(
-            f"{self._ITEMS} WHERE i.status = 'open' ORDER BY i.received_at"
-        )
+    def open_items(self, *, deadline_by: datetime | None = None) -> list[TrackedItem]:
+        """Open items, oldest first; with `deadline_by`, only those whose deadline has come
+        by then (the only ones the escalation ladder can act on)."""
+        if deadline_by is None:
+            rows = self._db.execute(
+                f"{self._ITEMS} WHERE i.status = 'open' ORDER BY i.received_at"
+            )
+        else:
+            rows = self._db.execute(
+                f"{self._ITEMS} WHERE i.status = 'open' AND i.deadline <= ?"
+                " ORDER BY i.received_at", (_iso(deadline_by),),
+            )
         return [self._item(r) for r in rows]
 
     def open_copies(self, mailbox: str, folder: str) -> list[tuple[int, str]]:

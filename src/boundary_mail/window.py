@@ -478,7 +478,7 @@ class Window:
         }
         steps = [
             step for step in due_steps(
-                self.store.open_items(), steps=self.config.escalation.steps,
+                self.store.open_items(deadline_by=now), steps=self.config.escalation.steps,
                 calendar=self.calendar, team=self.config.team, now=now,
             )
             # The owner's mailbox could not be read: their reply may be there. Wait.

@@ -143,3 +143,21 @@ def test_open_copies_are_the_copies_in_that_folder_of_items_still_waiting(store:
     assert store.open_copies("ann", "INBOX") == [(1, "<open@x>")]
     assert store.open_copies("bob", "INBOX") == [(11, "<open@x>")]
     assert store.open_copies("lead", "INBOX") == []
+
+
+def test_open_items_by_deadline_are_exactly_those_whose_deadline_has_come(store: Store) -> None:
+    """The ladder's pre-filter: an item is left out only while its deadline is still ahead
+    (due_steps skips those itself), and a deadline at this very second counts as come."""
+    from datetime import timedelta
+
+    from tests.unit.factories import tracked_item
+
+    for n, offset in enumerate((-3600, -1, 0, 1, 3600)):
+        store.add_item(tracked_item(deadline=NOW + timedelta(seconds=offset),
+                                    message_id=f"<{n}@x>"), NOW)
+    store.add_item(tracked_item(deadline=NOW - timedelta(days=1), message_id="<closed@x>"), NOW)
+    store.acknowledge("<closed@x>", NOW, "ack-command")
+    later = NOW + timedelta(microseconds=500_000)  # the clock is not on a whole second
+    assert {i.message_id for i in store.open_items(deadline_by=later)} == {
+        "<0@x>", "<1@x>", "<2@x>"}
+    assert len(store.open_items()) == 5
