@@ -431,6 +431,8 @@ class Window:
         try:
             batches = folder_batches(client, mailbox, folder, state)
             batch = await asyncio.to_thread(next, batches, None)
+        except imapclient.exceptions.IMAPClientAbortError:
+            raise  # the connection was lost, not the folder: _sync_mailbox reconnects
         except imapclient.exceptions.IMAPClientError as exc:
             message = (
                 f"mailbox {mailbox.name!r}: the Sent folder {folder!r} cannot be opened ({exc});"

@@ -427,15 +427,15 @@ def test_short_imap_outage_is_bridged_within_the_window(
     _assert_each_answered_once(mailserver)
 
 
-@pytest.mark.parametrize("cut_after", ["select", "commit"])
+@pytest.mark.parametrize("cut_after", ["select", "commit", "sent"])
 def test_imap_connection_lost_mid_window_is_reopened_and_the_window_completes(
     cut_after: str, office: Agency, mailserver: Any, imap_proxy: Proxy,
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Ann's connection is cut once, either after the inbox was opened (nothing read or
-    committed yet) or after her new mail was committed (the \\Answered check and the Sent
-    folder still to come). The window opens a second session and finishes: every client is
-    answered once in this window, not five hours later."""
+    """Ann's connection is cut once: after the inbox was opened (nothing read or committed
+    yet), after her new mail was committed (the \\Answered check and the Sent folder still to
+    come), or as the Sent folder is opened. The window opens a second session and finishes:
+    every client is answered once in this window, not five hours later."""
     _behind(office, imap_proxy, mailboxes=("ann",))
     cuts: list[int] = []
 
@@ -444,12 +444,15 @@ def test_imap_connection_lost_mid_window_is_reopened_and_the_window_completes(
             cuts.append(1)
             imap_proxy.cut()
 
-    if cut_after == "select":
+    if cut_after in ("select", "sent"):
         select = imap.select
 
         def select_then_cut(*args: Any, **kwargs: Any) -> Any:
+            if cut_after == "sent" and args[1] == "Sent":
+                cut_once()  # lost just as the Sent folder is opened: not a missing folder
             status = select(*args, **kwargs)
-            cut_once()
+            if cut_after == "select":
+                cut_once()
             return status
 
         monkeypatch.setattr(imap, "select", select_then_cut)
