@@ -6,6 +6,7 @@ the same queued action twice sends byte-identical mail.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -28,6 +29,26 @@ class SendRefused(MailboxUnavailable):
 
 def _where(smtp: SmtpConfig) -> str:
     return f"SMTP server {smtp.host}:{smtp.port}"
+
+
+CLOSE_WAIT_SECONDS = 2.0
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    """Close the connection and wait (briefly) until its socket is really closed. Closing a
+    TLS connection only starts its shutdown; an event loop that ends right after (a `poll`
+    that is done) would leave the socket open."""
+    protocol = client.protocol
+    client.close()
+    await _closed(protocol)
+
+
+async def _closed(protocol: object) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLOSE_WAIT_SECONDS
+    # aiosmtplib's protocol drops its transport when the connection is lost.
+    while getattr(protocol, "transport", None) is not None and loop.time() < deadline:
+        await asyncio.sleep(0.005)
 
 
 class Session:
@@ -78,7 +99,7 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
         if smtp.username:
             await client.login(smtp.username, password or "")
     except aiosmtplib.SMTPAuthenticationError as exc:
-        client.close()
+        await _close(client)
         if 400 <= exc.code < 500:  # e.g. 454: the server's own auth backend is down
             raise ConnectionTrouble(
                 f"{_where(smtp)}: login failed temporarily ({exc.code} {exc.message});"
@@ -89,13 +110,13 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
             " the password source"
         ) from None
     except ssl.SSLCertVerificationError as exc:
-        client.close()
+        await _close(client)
         raise MailboxUnavailable(
             f"{_where(smtp)}: the server's TLS certificate is not trusted"
             f" ({exc.verify_message}); set smtp.ca_file to the CA that signed it"
         ) from None
     except (aiosmtplib.SMTPException, OSError) as exc:
-        client.close()
+        await _close(client)
         cause = exc.__cause__ or exc
         if isinstance(cause, ssl.SSLCertVerificationError):
             raise MailboxUnavailable(
@@ -109,7 +130,9 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
     try:
         yield Session(client, smtp)
     finally:
+        protocol = client.protocol
         try:
             await client.quit()
         except (aiosmtplib.SMTPException, OSError):  # the server may have gone already
             client.close()
+        await _closed(protocol)

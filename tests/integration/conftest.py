@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -47,3 +48,12 @@ def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("BOUNDARY_MAIL_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(autouse=True)
+def _leaks_reported_where_they_happen() -> Iterator[None]:
+    """Collect garbage after each test, so that a socket one test left open is reported (a
+    ResourceWarning, an error here) at that test and not at whichever test the garbage
+    collector happens to run in."""
+    yield
+    gc.collect()

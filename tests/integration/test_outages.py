@@ -473,3 +473,4 @@ def test_imap_connection_lost_mid_window_is_reopened_and_the_window_completes(
     _assert_each_answered_once(mailserver)
     assert office.poll(at(1, 15)) == 0  # nothing left over, nothing answered twice
     _assert_each_answered_once(mailserver)
+
