@@ -222,7 +222,8 @@ def _uid_fetch(client: imapclient.IMAPClient, uid_range: str, items: str) -> lis
     unparsed answer: `IMAPClient.fetch` would run its generic response parser, which is most
     of a first sync's time (see `_read_fetch`).
 
-    This is the one place that uses imapclient's private `_imap`. It leaves the client as
+    Besides switching imaplib's trace off in `_connect_once`, this is the one place that uses
+    imapclient's private `_imap`. It leaves the client as
     `IMAPClient.fetch` does: imaplib's `uid()` takes the FETCH answers out of
     `untagged_responses`, and a BAD raises IMAPClientError (imaplib's error, which imapclient
     re-exports). On NO imapclient raises and leaves the partial answers behind for the next
@@ -239,8 +240,8 @@ def _uid_fetch(client: imapclient.IMAPClient, uid_range: str, items: str) -> lis
 
 
 def _read_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
-    """The answer to `fetch_new`'s FETCH by UID (by sequence number for a response without
-    one), as imapclient's `parse_fetch_response` gives it with normalise_times off.
+    """A `_uid_fetch` answer by UID (by sequence number for a response without one), as
+    imapclient's `parse_fetch_response` gives it with normalise_times off.
 
     imapclient's generic parser costs about 90 µs a message, several times the network read;
     `_read_fetch_fast` reads this one answer's shape in a few µs and hands back to imapclient's
@@ -260,9 +261,13 @@ def _fetched(uid: int, item: dict[bytes, Any]) -> FetchedMessage:
         uid=uid,
         header_block=_body(item),
         received_at=_aware(item.get(b"INTERNALDATE")),
-        flags=tuple(_flag(f) for f in item.get(b"FLAGS", ())),
+        flags=_flags_of(item),
         size=int(item.get(b"RFC822.SIZE", 0)),
     )
+
+
+def _flags_of(item: dict[bytes, Any]) -> tuple[str, ...]:
+    return tuple(_flag(f) for f in item.get(b"FLAGS", ()))
 
 
 def _flag(value: Any) -> str:
@@ -455,7 +460,7 @@ def fetch_flags(client: imapclient.IMAPClient, uids: list[int]) -> dict[int, tup
         asked = set(chunk)
         for uid, item in _read_fetch(_uid_fetch(client, _uid_set(chunk), "(FLAGS)")).items():
             if uid in asked:
-                out[uid] = tuple(_flag(f) for f in item.get(b"FLAGS", ()))
+                out[uid] = _flags_of(item)
     return out
 
 

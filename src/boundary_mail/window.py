@@ -298,11 +298,11 @@ class Window:
             known = self.store.known_message_ids(
                 mailbox.name, batch.folder, (f.message_id for f in parsed)
             )
-        baseline = [f for f in parsed if cutoff is not None and f.received_at < cutoff]
-        fresh = [
-            f for f in parsed
-            if f.message_id not in known and not (cutoff is not None and f.received_at < cutoff)
-        ]
+        def is_baseline(facts: MessageFacts) -> bool:
+            return cutoff is not None and facts.received_at < cutoff
+
+        baseline = [f for f in parsed if is_baseline(f)]
+        fresh = [f for f in parsed if not is_baseline(f) and f.message_id not in known]
         if self.config.urgent.keywords and fresh:
             previews = await asyncio.to_thread(
                 imap.fetch_previews, client, [f.uid for f in fresh], PREVIEW_BYTES

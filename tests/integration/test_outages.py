@@ -204,12 +204,9 @@ def test_imap_down_before_anything_was_read(
     assert {i.message_id for i in office.store().open_items()} == set(CLIENT_IDS)
 
 
-@pytest.mark.usefixtures("fast_retries")
-def test_daemon_window_job_survives_an_outage(
-    office: Agency, mailserver: Any, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The daemon's own window job: errors are reported, the queue kept, nothing raised."""
+@pytest.fixture
+def tuesday_10(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon's clock reads Tuesday 10:00, the time of a scheduled check window."""
 
     class Clock(datetime):
         @classmethod
@@ -217,6 +214,13 @@ def test_daemon_window_job_survives_an_outage(
             return cls.fromtimestamp(at(1, 10).timestamp(), tz)
 
     monkeypatch.setattr("boundary_mail.daemon.datetime", Clock)
+
+
+@pytest.mark.usefixtures("fast_retries", "tuesday_10")
+def test_daemon_window_job_survives_an_outage(
+    office: Agency, mailserver: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The daemon's own window job: errors are reported, the queue kept, nothing raised."""
     daemon = Daemon(str(office.path), office.config)
     daemon.schedule()  # the check windows (10:00 and 15:00), not started
     mailserver.stop_smtp()
@@ -238,17 +242,11 @@ def test_daemon_window_job_survives_an_outage(
     assert daemon.scheduler.get_job(RETRY_JOB) is None and daemon.retries == 0
 
 
+@pytest.mark.usefixtures("tuesday_10")
 def test_daemon_does_not_retry_a_refused_login(
     office: Agency, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A wrong password will not get better in ten minutes: no retry, no login storm."""
-
-    class Clock(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> Clock:
-            return cls.fromtimestamp(at(1, 10).timestamp(), tz)
-
-    monkeypatch.setattr("boundary_mail.daemon.datetime", Clock)
     monkeypatch.setenv("BM_TEST_PW_WRONG", "not-the-password")
     office.data["mailboxes"][0]["password_env"] = "BM_TEST_PW_WRONG"
     office.write()
