@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 import re
 import ssl
 import time
@@ -32,6 +31,8 @@ from imapclient.util import to_unicode
 from boundary_mail.config import MailboxConfig
 from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.headers import FETCHED_HEADERS
+from boundary_mail.net import ConnectionTrouble as ConnectionTrouble  # re-export for window
+from boundary_mail.net import backoff_seconds, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +44,6 @@ CONNECT_BACKOFF_MAX_SECONDS = 4.0
 BATCH_UIDS = 2000  # UIDs per FETCH range: bounded memory and command length at any size
 _HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(h.upper() for h in FETCHED_HEADERS))
 _NEW_MAIL_ITEMS = f"({_HEADER_ITEM} INTERNALDATE FLAGS RFC822.SIZE)"
-
-
-class ConnectionTrouble(MailboxUnavailable):
-    """The server could not be reached, hung up, timed out or said "try later": trying again
-    soon may help. (A refused login or an untrusted certificate will not.)"""
-
-
-def backoff_seconds(failure: int, base: float, cap: float) -> float:
-    """How long to wait after the `failure`-th failed attempt in a row (1-based): exponential
-    from `base`, capped at `cap`, with jitter so many clients do not retry in lockstep."""
-    step = min(cap, base * 2 ** (failure - 1))
-    return random.uniform(step, min(2 * step, cap))  # noqa: S311 - jitter, not a secret
-
-
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """A verifying TLS context: system trust store, or only the configured CA file."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from boundary_mail import smtp
 from boundary_mail.config import Config
 from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.headers import message_key
-from boundary_mail.imap import backoff_seconds
+from boundary_mail.net import backoff_seconds
 from boundary_mail.secrets import resolve_password
 from boundary_mail.store import Store, StoredAction
 

@@ -16,7 +16,7 @@ import aiosmtplib
 
 from boundary_mail.config import SmtpConfig
 from boundary_mail.errors import MailboxUnavailable
-from boundary_mail.imap import ConnectionTrouble, tls_context
+from boundary_mail.net import ConnectionTrouble, tls_context
 
 log = logging.getLogger(__name__)
 
