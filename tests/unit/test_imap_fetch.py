@@ -28,11 +28,10 @@ from boundary_mail.imap import (
     _body,
     _fetched,
     _flag,
-    _read_fetch,
-    _read_fetch_fast,
     _uid_fetch,
     fetch_new,
 )
+from boundary_mail.imap_parse import read_fetch, read_fetch_fast
 
 PROPERTY = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -60,14 +59,14 @@ def reference(data: list[Any]) -> dict[int, FetchedMessage]:
 
 def fast(data: list[Any]) -> dict[int, FetchedMessage]:
     """The fast parser alone; it must not decline."""
-    items = _read_fetch_fast(data)
+    items = read_fetch_fast(data)
     assert items is not None, "the fast parser declined an answer inside its grammar"
     return {uid: _fetched(uid, item) for uid, item in items.items()}
 
 
 def combined(data: list[Any]) -> dict[int, FetchedMessage]:
     """What `fetch_new` uses: the fast parser, or imapclient's when it declines."""
-    return {uid: _fetched(uid, item) for uid, item in _read_fetch(data).items()}
+    return {uid: _fetched(uid, item) for uid, item in read_fetch(data).items()}
 
 
 def exactly(messages: dict[int, FetchedMessage]) -> dict[int, tuple[Any, ...]]:
@@ -201,7 +200,7 @@ def answers(draw: st.DrawFn) -> list[Any]:
 def test_fast_parser_reads_its_grammar_exactly_like_imapclient(data: list[Any]) -> None:
     expected = outcome(reference, data)
     if isinstance(expected, type):  # imapclient raised: a date too big for datetime
-        assert _read_fetch_fast(data) is None
+        assert read_fetch_fast(data) is None
         assert outcome(combined, data) == expected
     else:
         assert outcome(fast, data) == expected
@@ -297,13 +296,13 @@ def test_tricky_answers_inside_the_grammar(data: list[Any]) -> None:
       b""), b"\x00)"],
 ])
 def test_answers_outside_the_grammar_go_to_imapclient(data: list[Any]) -> None:
-    assert _read_fetch_fast(data) is None
+    assert read_fetch_fast(data) is None
     assert outcome(combined, data) == outcome(reference, data)
 
 
 def test_the_fallback_is_imapclients_parse() -> None:
     data = [b"5 (UID 5 FLAGS (\\Seen NIL))", DOVECOT, b")"]
-    assert _read_fetch(data) == parse_fetch_response(data, normalise_times=False)
+    assert read_fetch(data) == parse_fetch_response(data, normalise_times=False)
     assert combined(data)[5].flags == ("\\Seen", "None")
 
 
