@@ -4,310 +4,50 @@ Every key may be overridden by a ``BOUNDARY_MAIL_…`` environment variable (nes
 with ``__``, e.g. ``BOUNDARY_MAIL_SMTP__HOST``; lists as JSON). Passwords are never required in
 the file: each account names an environment variable, a file (systemd ``LoadCredential=``) or a
 command. All problems are collected and reported at once, each with its key and the fix.
+
+This module is the file as a whole: the root model, reading, checks that span sections, and
+the wording of problems. Each section's own model and checks are in `config_sections`.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from boundary_mail.config_sections import (
+    WEEKDAYS,
+    Account,
+    ClientConfig,
+    DigestConfig,
+    EscalationConfig,
+    EscalationStep,
+    MailboxConfig,
+    Member,
+    ResponseConfig,
+    ScheduleConfig,
+    Security,
+    Server,
+    SmtpConfig,
+    TeamConfig,
+    UrgentConfig,
+)
 from boundary_mail.errors import ConfigError
 
+# The sections are importable from here, where every caller has always found them.
+__all__ = [
+    "DEFAULT_CONFIG_PATH", "WEEKDAYS", "Account", "ClientConfig", "Config", "DigestConfig",
+    "EscalationConfig", "EscalationStep", "MailboxConfig", "Member", "ResponseConfig",
+    "ScheduleConfig", "Security", "Server", "SmtpConfig", "TeamConfig", "UrgentConfig",
+    "cross_check", "default_config_path", "load_config",
+]
+
 DEFAULT_CONFIG_PATH = "/etc/boundary-mail/boundary-mail.toml"
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-Security = Literal["tls", "starttls", "plain"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _parse_clock(value: Any) -> Any:
-    """Accept "HH:MM" strings (TOML has no bare time in every editor's habits)."""
-    if isinstance(value, str):
-        try:
-            return time.fromisoformat(value)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a time of day; write it as \"HH:MM\", e.g. \"10:00\""
-            ) from None
-    return value
-
-
-def _lower_address(value: str) -> str:
-    value = value.strip().lower()
-    local, at, domain = value.rpartition("@")
-    if not at or not local or "." not in domain or any(c.isspace() for c in value):
-        raise ValueError(f"{value!r} is not an email address; write it as name@example.com")
-    return value
-
-
-class Account(_Strict):
-    """Where a password comes from. Exactly one source may be set; none means no login."""
-
-    username: str | None = None
-    password: SecretStr | None = None  # only via BOUNDARY_MAIL_… env overrides; never in the file
-    password_env: str | None = None
-    password_file: Path | None = None
-    password_command: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _one_password_source(self) -> Account:
-        sources = [
-            name
-            for name in ("password", "password_env", "password_file", "password_command")
-            if getattr(self, name) is not None
-        ]
-        if len(sources) > 1:
-            raise ValueError(
-                f"several password sources set ({', '.join(sources)}); keep exactly one"
-            )
-        if sources and not self.username:
-            raise ValueError("a password source is set but no username; add username = \"…\"")
-        return self
-
-
-class Server(Account):
-    host: str
-    port: int = Field(ge=1, le=65535)
-    security: Security = "tls"
-    ca_file: Path | None = None
-    allow_insecure: bool = False
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-
-    @model_validator(mode="after")
-    def _plaintext_is_explicit(self) -> Server:
-        if self.security == "plain" and not self.allow_insecure:
-            raise ValueError(
-                "security = \"plain\" sends the password unencrypted; use \"tls\" or \"starttls\","
-                " or set allow_insecure = true if this really is a trusted link"
-            )
-        return self
-
-
-class SmtpConfig(Server):
-    port: int = Field(default=465, ge=1, le=65535)
-    from_address: str
-    from_name: str = "boundary-mail"
-
-    _addr = field_validator("from_address")(_lower_address)
-
-
-class MailboxConfig(Server):
-    """One monitored mailbox: an IMAP account and the person who owns it."""
-
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    port: int = Field(default=993, ge=1, le=65535)
-    owner: str
-    aliases: list[str] = []
-    inbox: str = "INBOX"
-    sent: str | None = "Sent"
-
-    _owner = field_validator("owner")(_lower_address)
-
-    @field_validator("aliases")
-    @classmethod
-    def _aliases(cls, value: list[str]) -> list[str]:
-        return [_lower_address(a) for a in value]
-
-    @property
-    def own_addresses(self) -> frozenset[str]:
-        return frozenset([self.owner, *self.aliases])
-
-
-class Member(_Strict):
-    name: str = Field(min_length=1)
-    address: str
-    backup: str | None = None
-
-    _addr = field_validator("address")(_lower_address)
-
-    @field_validator("backup")
-    @classmethod
-    def _backup(cls, value: str | None) -> str | None:
-        return None if value is None else _lower_address(value)
-
-
-class TeamConfig(_Strict):
-    members: list[Member] = Field(min_length=1)
-    lead: str
-    triage_owner: str | None = None  # defaults to the lead
-
-    _lead = field_validator("lead")(_lower_address)
-
-    @field_validator("triage_owner")
-    @classmethod
-    def _triage(cls, value: str | None) -> str | None:
-        return None if value is None else _lower_address(value)
-
-    @property
-    def addresses(self) -> frozenset[str]:
-        return frozenset(m.address for m in self.members)
-
-    def member(self, address: str) -> Member | None:
-        return next((m for m in self.members if m.address == address), None)
-
-
-class ClientConfig(_Strict):
-    name: str = Field(min_length=1)
-    addresses: list[str] = []
-    domains: list[str] = []
-    account_manager: str
-    answer_within_business_days: int | None = Field(default=None, ge=0, le=30)
-    monthly_allowance: int | None = Field(default=None, ge=0)
-    vip: bool = False
-
-    _am = field_validator("account_manager")(_lower_address)
-
-    @field_validator("addresses")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        return [_lower_address(a) for a in value]
-
-    @field_validator("domains")
-    @classmethod
-    def _domains(cls, value: list[str]) -> list[str]:
-        out = []
-        for d in value:
-            d = d.strip().lower().lstrip("@")
-            if "." not in d or "@" in d or any(c.isspace() for c in d):
-                raise ValueError(f"{d!r} is not a domain; write it as example.com")
-            out.append(d)
-        return out
-
-    @model_validator(mode="after")
-    def _matches_something(self) -> ClientConfig:
-        if not self.addresses and not self.domains:
-            raise ValueError("a client needs at least one entry in addresses or domains")
-        return self
-
-
-class ScheduleConfig(_Strict):
-    workdays: list[str] = ["mon", "tue", "wed", "thu", "fri"]
-    check_windows: list[time] = Field(default=[time(10), time(15)], min_length=1)
-    business_hours: tuple[time, time] = (time(9), time(17))
-    holidays_country: str | None = None
-    holidays_subdivision: str | None = None
-    digest_time: time = time(17, 30)
-    urgent_scan_minutes: int = Field(default=0, ge=0, le=240)  # 0 disables the scan
-
-    _clock = field_validator("check_windows", "digest_time", "business_hours", mode="before")(
-        lambda v: [_parse_clock(x) for x in v] if isinstance(v, list | tuple) else _parse_clock(v)
-    )
-
-    @field_validator("workdays")
-    @classmethod
-    def _workdays(cls, value: list[str]) -> list[str]:
-        days = [d.strip().lower()[:3] for d in value]
-        bad = [d for d in value if d.strip().lower()[:3] not in WEEKDAYS]
-        if bad:
-            raise ValueError(f"unknown weekday(s) {bad}; use {', '.join(WEEKDAYS)}")
-        if not days:
-            raise ValueError("at least one workday is needed")
-        return days
-
-    @field_validator("check_windows")
-    @classmethod
-    def _sorted_windows(cls, value: list[time]) -> list[time]:
-        if len(set(value)) != len(value):
-            raise ValueError("the same check window is listed twice; remove the duplicate")
-        return sorted(value)
-
-    @model_validator(mode="after")
-    def _hours_and_holidays(self) -> ScheduleConfig:
-        start, end = self.business_hours
-        if start >= end:
-            raise ValueError("business_hours must be [start, end] with start before end")
-        if self.holidays_country:
-            import holidays
-
-            country = self.holidays_country.upper()
-            try:  # one country's class, not the list of all (that costs 0.1 s at each start)
-                subdivisions = list(holidays.country_holidays(country).subdivisions)
-            except NotImplementedError:
-                raise ValueError(
-                    f"holidays_country {self.holidays_country!r} is not known to the holidays"
-                    " package; use an ISO 3166-1 alpha-2 code such as \"DE\" or \"US\""
-                ) from None
-            subdivision = self.holidays_subdivision
-            if subdivision and subdivision.upper() not in [s.upper() for s in subdivisions]:
-                raise ValueError(
-                    f"holidays_subdivision {subdivision!r} is not a subdivision of {country};"
-                    f" use one of {', '.join(subdivisions[:12])}…"
-                )
-        elif self.holidays_subdivision:
-            raise ValueError("holidays_subdivision needs holidays_country")
-        return self
-
-
-class ResponseConfig(_Strict):
-    """The promise: read at the next check window, answered by the last check window of the
-    N-th business day after the read day (N = answer_within_business_days)."""
-
-    answer_within_business_days: int = Field(default=1, ge=0, le=30)
-    auto_reply: bool = True
-    auto_reply_days: int = Field(default=7, ge=1, le=60)  # RFC 5230 §4.1 :days, clamped 1–60
-    system_senders: list[str] = []  # extra local parts or addresses never answered
-    first_contact: Literal["inline", "attach", "off"] = "attach"
-    contact_note_days: int = Field(default=30, ge=1, le=365)
-    html: bool = True
-
-
-class EscalationStep(_Strict):
-    after_business_hours: float = Field(ge=0, le=400)
-    notify: Literal["account_manager", "backup", "lead"]
-
-
-class EscalationConfig(_Strict):
-    steps: list[EscalationStep] = [
-        EscalationStep(after_business_hours=0, notify="account_manager"),
-        EscalationStep(after_business_hours=8, notify="lead"),
-    ]
-
-    @field_validator("steps")
-    @classmethod
-    def _ordered(cls, value: list[EscalationStep]) -> list[EscalationStep]:
-        hours = [s.after_business_hours for s in value]
-        if hours != sorted(hours):
-            raise ValueError("escalation steps must be listed in order of after_business_hours")
-        return value
-
-
-class UrgentConfig(_Strict):
-    vip_senders: list[str] = []
-    keywords: list[str] = []
-    alert_address: str | None = None
-    channel: str = ""  # e.g. "call +49 30 1234567"; named in the auto-reply of urgent mail
-
-    @field_validator("alert_address")
-    @classmethod
-    def _alert(cls, value: str | None) -> str | None:
-        return None if value is None else _lower_address(value)
-
-    @field_validator("vip_senders")
-    @classmethod
-    def _vips(cls, value: list[str]) -> list[str]:
-        return [_lower_address(a) for a in value]
-
-
-class DigestConfig(_Strict):
-    send_empty: bool = False
 
 
 class Config(BaseSettings):
