@@ -9,6 +9,7 @@ boundary-mail, answers it, and we recognise it when it lands in a monitored mail
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Outgoing:
 
     def as_bytes(self) -> bytes:
         """The bytes queued and sent, with CRLF line ends (RFC 5322)."""
-        return self.raw if self.raw is not None else self.message.as_bytes(policy=SMTP)
+        return self.raw if self.raw is not None else _serialize(self.message)
 
     def preview(self) -> str:
         """What `poll --dry-run` shows: the whole message, or for a redirect our header block
@@ -65,6 +66,43 @@ class Outgoing:
 def stable_message_id(dedupe_key: str, domain: str) -> str:
     digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
     return f"<bm.{digest}@{domain}>"
+
+
+def _multiparts(part: EmailMessage) -> list[EmailMessage]:
+    """Our multipart containers, outermost first (not those inside an attached message)."""
+    if part.get_content_maintype() != "multipart":
+        return []
+    found = [part]
+    for sub in part.iter_parts():
+        found += _multiparts(sub)  # type: ignore[arg-type]
+    return found
+
+
+def _serialize(msg: EmailMessage) -> bytes:
+    """The message's bytes with CRLF line ends, every multipart boundary derived from the
+    Message-ID (the email package would pick random ones), so that composing the same action
+    twice gives the same bytes. A boundary that occurs in the content (it may be guessed)
+    gets a counter appended, as the email package does with its random ones."""
+    seed = str(msg["Message-ID"])
+    parts = [(p, len(p.get_payload())) for p in _multiparts(msg) if p.get_boundary() is None]
+    for i, (part, _) in enumerate(parts):
+        token = int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8])
+        part.set_boundary(f"{'=' * 15}{token % 10**19:019d}==")
+    counter = 0
+    while True:
+        raw = msg.as_bytes(policy=SMTP)
+        clashes = [
+            part for part, count in parts
+            if len(re.findall(
+                rb"^--" + re.escape(str(part.get_boundary()).encode()) + rb"(?:--)?\r$",
+                raw, re.MULTILINE,
+            )) != count + 1
+        ]
+        if not clashes:
+            return raw
+        for part in clashes:
+            part.set_boundary(f"{str(part.get_boundary()).partition('.')[0]}.{counter}")
+        counter += 1
 
 
 def _address(email: str, name: str = "") -> HeaderAddress:
