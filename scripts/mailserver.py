@@ -11,7 +11,9 @@ Everything lives under one short private data directory ($BM_MAIL_DIR, default /
     pq/ pd/     Postfix's queue and data directories
     log/        dovecot.log, postfix.log, start.log
 
-Users ann, bob, lead, assistant, catchall, carol and dave, all @agency.test. Postfix delivers
+Users ann, bob, lead, assistant, catchall, carol and dave, all @agency.test, plus box001 to
+boxNNN when $BM_EXTRA_USERS=NNN (default 0; for benchmarks with many mailboxes; once created,
+extra users stay until the data directory is removed). Postfix delivers
 agency.test over LMTP to Dovecot and rewrites every other recipient to
 catchall+LOCAL=DOMAIN@agency.test (the original recipient stays visible in the address
 extension and in Delivered-To). Postfix has no smtp client service and every outbound
@@ -46,6 +48,7 @@ from pathlib import Path
 
 DOMAIN = "agency.test"
 USERS = ("ann", "bob", "lead", "assistant", "catchall", "carol", "dave")
+MAX_EXTRA_USERS = 999
 SPECIAL_USE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Archive": "\\Archive"}
 DEFAULT_PORTS = {"imaps": 10993, "imap": 10143, "smtps": 10465, "smtp": 10587}
 HOST = "127.0.0.1"
@@ -273,9 +276,21 @@ def _openssl_cnf(lay: Layout, ext: Path) -> Path:
     return cnf
 
 
+def extra_users() -> tuple[str, ...]:
+    """box001 … boxNNN for $BM_EXTRA_USERS=NNN (benchmarks with many mailboxes); default none."""
+    value = os.environ.get("BM_EXTRA_USERS") or "0"
+    try:
+        count = int(value)
+    except ValueError:
+        raise MailServerError(f"BM_EXTRA_USERS={value!r} is not a whole number") from None
+    if not 0 <= count <= MAX_EXTRA_USERS:
+        raise MailServerError(f"BM_EXTRA_USERS={count} is not between 0 and {MAX_EXTRA_USERS}")
+    return tuple(f"box{n:03d}" for n in range(1, count + 1))
+
+
 def ensure_passwords(lay: Layout) -> dict[str, str]:
     users = read_passwords(lay)
-    missing = [u for u in USERS if u not in users]
+    missing = [u for u in (*USERS, *extra_users()) if u not in users]
     if missing:
         for user in missing:
             users[user] = secrets.token_urlsafe(18)

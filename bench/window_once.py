@@ -1,0 +1,62 @@
+"""Run one check window in this process and print its report as one JSON line (for
+bench/mailboxes.py, which runs this under bench/rusage_exec.py to read its peak RSS).
+
+    python bench/window_once.py --config DIR/boundary-mail.toml
+
+The window is what the daemon runs: `Window(config, store).run(now)`, with the store opened
+the way `boundary-mail poll` opens it. "seconds" is the window alone (no interpreter start-up,
+imports or config loading); "send_seconds" is the part spent draining the outbox (SMTP),
+measured by wrapping `boundary_mail.window.drain` (benchmark instrumentation only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from boundary_mail import window as window_module
+from boundary_mail.config import load_config
+from boundary_mail.store import Store
+from boundary_mail.window import Window
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", required=True, type=Path)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    send_seconds: list[float] = []
+    original_drain = getattr(window_module, "drain", None)
+    if original_drain is not None:
+        async def timed_drain(*a: Any, **kw: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await original_drain(*a, **kw)
+            finally:
+                send_seconds.append(time.perf_counter() - start)
+
+        window_module.drain = timed_drain  # type: ignore[assignment]
+    store = Store(config.state_file)
+    try:
+        now = datetime.now(UTC)  # noqa: TID251 - the benchmark plays the scheduler
+        start = time.perf_counter()
+        report = asyncio.run(Window(config, store).run(now))
+        elapsed = time.perf_counter() - start
+    finally:
+        store.close()
+    print(json.dumps({
+        "seconds": elapsed, "send_seconds": sum(send_seconds), "fetched": report.fetched,
+        "baseline": report.baseline, "decided": len(report.plans), "queued": report.queued,
+        "sent": report.sent, "failed": report.failed, "errors": report.errors, "ok": report.ok,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
