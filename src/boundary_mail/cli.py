@@ -182,20 +182,20 @@ async def _poll(
     config: Config, now_arg: str | None, *, dry_run: bool, urgent_only: bool = False
 ) -> int:
     from boundary_mail.store import Store
+    from boundary_mail.urgent import urgent_scan
     from boundary_mail.window import Window
 
     now = _now(now_arg, config)
     store = Store(config.state_file)
     try:
-        window = Window(config, store)
         if urgent_only:
-            report = await window.urgent_scan(now)
+            report = await urgent_scan(config, store, now)
             print(f"urgent scan at {now.astimezone(config.tz):%Y-%m-%d %H:%M %Z}: fetched"
                   f" {report.fetched}, alerts queued {report.queued}, sent {report.sent}")
             for error in report.errors:
                 print(f"  error: {error}")
             return 0 if report.ok else 1
-        report = await window.run(now, dry_run=dry_run)
+        report = await Window(config, store).run(now, dry_run=dry_run)
     finally:
         store.close()
     print(format_report(report, config, dry_run=dry_run))
@@ -248,10 +248,15 @@ def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str
             f"  {step.kind} (step {step.step}) to {step.to}: {step.item.client or 'unassigned'}"
             f" {step.item.sender}, {step.overdue_hours:.1f} business hours past its deadline"
         )
+    for step in report.held:
+        lines.append(
+            f"  {step.kind} (step {step.step}) to {step.to} held: {step.item.owner}'s mailbox"
+            " could not be read in this window (their reply may be there)"
+        )
     for mailbox, uid, reason in report.skipped:
         lines.append(f"  [{mailbox}] uid {uid} skipped: {reason}")
     if dry_run:
-        for out in report.outgoing:
+        for out in report.would_send:
             lines.append(f"  --- would send ({out.kind}) to {', '.join(out.recipients)} ---")
             lines.append(_indent(out.preview()))
     else:
@@ -288,6 +293,11 @@ def format_status(store: Store, config: Config, now: datetime) -> str:
         f"messages seen: {store.message_count()}  (decided {store.message_count('decided')},"
         f" baseline {store.message_count('baseline')}, skipped {len(store.skipped())})",
     ]
+    for health in store.mailbox_health():
+        if health.failed_at is not None:
+            since = (format_when(health.last_ok_at.astimezone(tz), config.locale)
+                     if health.last_ok_at else "it was set up")
+            lines.append(f"mailbox {health.mailbox}: not read since {since}: {health.error}")
     items = store.open_items()
     lines.append(f"open items: {len(items)}")
     steps = len(config.escalation.steps)

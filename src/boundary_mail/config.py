@@ -62,6 +62,9 @@ class Config(BaseSettings):
     locale: str = "en"
     state_dir: Path = Path("/var/lib/boundary-mail")
     templates_dir: Path | None = None
+    # Mailboxes read at the same time in a window: each holds one IMAP connection. 4 suits a
+    # small server; a remote provider's round trips make more worth it.
+    concurrent_mailboxes: int = Field(default=4, ge=1, le=64)
     schedule: ScheduleConfig = ScheduleConfig()
     response: ResponseConfig = ResponseConfig()
     escalation: EscalationConfig = EscalationConfig()

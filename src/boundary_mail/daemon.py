@@ -23,6 +23,7 @@ from boundary_mail.config import Config, load_config
 from boundary_mail.digest_job import send_digests
 from boundary_mail.errors import ConfigError
 from boundary_mail.store import Store
+from boundary_mail.urgent import urgent_scan
 from boundary_mail.window import Window
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ class Daemon:
         async with self.lock:
             store = Store(self.config.state_file)
             try:
-                await Window(self.config, store).urgent_scan(now)
+                await urgent_scan(self.config, store, now)
             except Exception:  # a failed scan must never stop the daemon
                 log.exception("urgent scan failed; the daemon keeps running")
             finally:

@@ -8,7 +8,6 @@ runs or the service restarts; the outbox drains it like any other mail.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,17 +15,7 @@ from email.policy import SMTP
 
 from boundary_mail.compose import Outgoing, compose_digest
 from boundary_mail.config import Config
-from boundary_mail.digest import (
-    LADDER_KINDS,
-    DecisionRecord,
-    Digest,
-    DigestData,
-    FollowupRecord,
-    ItemRecord,
-    SentRecord,
-    build_digests,
-    data_since,
-)
+from boundary_mail.digest import LADDER_KINDS, Digest, DigestData, build_digests, data_since
 from boundary_mail.outbox import drain
 from boundary_mail.store import Store
 from boundary_mail.templates import environment
@@ -34,33 +23,14 @@ from boundary_mail.templates import environment
 log = logging.getLogger(__name__)
 
 
-def _moment(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 def load_digest_data(store: Store, config: Config, now: datetime) -> DigestData:
     """The snapshot `build_digests` needs: the last 30 local days, plus every open item."""
     since = data_since(now, config.tz)
     return DigestData(
-        items=tuple(ItemRecord(item, created) for item, created in store.digest_items(since)),
-        followups=tuple(
-            FollowupRecord(r["client"], r["owner"], _moment(r["received_at"]))
-            for r in store.digest_followups(since)
-        ),
-        sent=tuple(
-            SentRecord(
-                kind=r["kind"], source_message_id=r["source_message_id"],
-                recipients=tuple(json.loads(r["recipients"])), sent_at=_moment(r["sent_at"]),
-                step=int(r["step"]), owner=r["owner"], mailbox=r["mailbox"],
-                client=r["client"], sender=r["sender"], subject=r["subject"],
-            )
-            for r in store.digest_sent(("auto_reply", *LADDER_KINDS), since)
-        ),
-        decisions=tuple(
-            DecisionRecord(r["mailbox"], r["rule"], r["reason"], _moment(r["recorded_at"]),
-                           r["owner"])
-            for r in store.digest_decisions(since)
-        ),
+        items=tuple(store.digest_items(since)),
+        followups=tuple(store.digest_followups(since)),
+        sent=tuple(store.digest_sent(("auto_reply", *LADDER_KINDS), since)),
+        decisions=tuple(store.digest_decisions(since)),
     )
 
 

@@ -11,11 +11,15 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import imapclient
 
 from boundary_mail import imap
 from boundary_mail.config import MailboxConfig
+from boundary_mail.facts import MessageFacts
+from boundary_mail.headers import MalformedMessage, parse_facts
+from boundary_mail.plan import FIRST_SYNC_LOOKBACK, FolderRead
 from boundary_mail.secrets import resolve_password
 from boundary_mail.store import FolderState
 
@@ -55,6 +59,35 @@ def folder_batches(
         yield FolderBatch(folder, status, messages, rebaseline, first)
     if not any_batch and (first or rebaseline):
         yield FolderBatch(folder, status, [], rebaseline, first)
+
+
+def read_batch(
+    batch: FolderBatch, mailbox: MailboxConfig, previous: FolderState | None, now: datetime
+) -> FolderRead:
+    """The facts of each message of the batch, and the (uid, reason) of each that could not
+    be read. Mail that will only become a baseline row is read only for what that row keeps."""
+    cutoff = now - FIRST_SYNC_LOOKBACK if batch.first_sync else None
+    parsed: list[MessageFacts] = []
+    skipped: list[tuple[int, str]] = []
+    for fetched in batch.messages:
+        try:
+            parsed.append(parse_facts(
+                fetched.header_block, mailbox=mailbox.name, folder=batch.folder,
+                uid=fetched.uid, received_at=fetched.received_at, flags=fetched.flags,
+                size=fetched.size,
+                identity_only=cutoff is not None and fetched.received_at < cutoff,
+            ))
+        except MalformedMessage as exc:
+            log.warning("mailbox=%s folder=%s uid=%d skipped: %s", mailbox.name,
+                        batch.folder, fetched.uid, exc)
+            skipped.append((fetched.uid, str(exc)))
+    return FolderRead(
+        mailbox=mailbox.name, folder=batch.folder, uidvalidity=batch.status.uidvalidity,
+        messages=tuple(parsed), skipped=tuple(skipped),
+        top_uid=max((m.uid for m in batch.messages), default=0),
+        stored_last_uid=previous.last_uid if previous is not None else 0,
+        first_sync=batch.first_sync, rebaseline=batch.rebaseline,
+    )
 
 
 def peek_new(

@@ -90,7 +90,7 @@ def test_robots_get_no_reply(
     settle()
     assert mailserver.messages("catchall") == []
     store = agency.store()
-    rules = {row["message_id"]: row["rule"] for row in store.decisions()}
+    rules = {row.message_id: row.rule for row in store.decisions()}
     assert rules == {
         "<l1@lists.test>": "list-header",
         "<b1@mx.acme.test>": "null-return-path",

@@ -13,7 +13,7 @@ import io
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -152,8 +152,8 @@ def outcome(mailserver: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         seconds = time.monotonic() - started
         store = agency.store()
         try:
-            decisions = [dict(r) for r in store.decisions()]
-            skipped = [dict(r) for r in store.skipped()]
+            decisions = [asdict(r) for r in store.decisions()]
+            skipped = [asdict(r) for r in store.skipped()]
             actions = store.actions()
             open_ids = {item.message_id for item in store.open_items()}
         finally:

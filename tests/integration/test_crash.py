@@ -129,9 +129,9 @@ class Kill:
 # Queue order (= send order): ann's actions, bob's actions, then the two ladder steps.
 KILLS = [
     # before anything is decided
-    Kill("boundary_mail.window:plan_window", "before", 1),
+    Kill("boundary_mail.mailbox_window:plan_inbox", "before", 1),
     # Ann's mailbox committed, Bob's not yet decided
-    Kill("boundary_mail.window:plan_window", "before", 2),
+    Kill("boundary_mail.mailbox_window:plan_inbox", "before", 2),
     # decided, fetching the originals to redirect
     Kill("boundary_mail.imap:fetch_raw", "before", 1),
     # inside the store transaction: some actions inserted, not committed
@@ -145,7 +145,7 @@ KILLS = [
     # the ladder: step counted on the item inside the transaction, not committed
     Kill("boundary_mail.store:Store.set_ladder_step", "after", 1),
     # everything committed, nothing sent
-    Kill("boundary_mail.window:drain", "before", 1),
+    Kill("boundary_mail.execute:drain", "before", 1),
     # just before the first SMTP transaction
     Kill("boundary_mail.smtp:Session.send", "before", 1),
     # SMTP accepted the first message, not yet marked sent: the at-least-once point
@@ -184,6 +184,8 @@ MAILBOXES = ("catchall", "ann", "bob", "lead")
 
 def _set_up(agency: Agency, deliver: Callable[..., None]) -> None:
     agency.data["urgent"] = {"keywords": ["urgent"]}
+    # One mailbox after another, in config order: the kill points name the nth call.
+    agency.data["concurrent_mailboxes"] = 1
     agency.write()
     agency.poll(at(0, 8))  # installation: first sync
     deliver("bob", client_mail(sender="tom@globex.test", to="bob@agency.test",

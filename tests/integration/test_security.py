@@ -120,7 +120,7 @@ def test_a_wrong_ca_file_is_refused_for_imap_and_smtp(
     assert "set ca_file" in out and "set smtp.ca_file" in out
     store = agency.store()
     try:
-        assert [r["message_id"] for r in store.decisions()] == ["<ca-bob@globex.test>"]
+        assert [r.message_id for r in store.decisions()] == ["<ca-bob@globex.test>"]
     finally:
         store.close()
     assert pending(agency) == [("tom@globex.test",)]
@@ -268,7 +268,7 @@ def test_an_outside_return_path_on_mail_not_addressed_to_the_owner_gets_no_reply
     store = agency.store()
     try:
         (row,) = store.decisions()
-        assert row["rule"] == "not-addressed"
+        assert row.rule == "not-addressed"
         assert store.pending_actions() == [] and store.actions() == []
     finally:
         store.close()

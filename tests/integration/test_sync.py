@@ -22,7 +22,7 @@ MONDAY_15 = datetime(2026, 11, 16, 15, 0, tzinfo=BERLIN)
 def decided(agency: Agency) -> list[str]:
     store = agency.store()
     try:
-        return sorted(row["message_id"] for row in store.decisions())
+        return sorted(row.message_id for row in store.decisions())
     finally:
         store.close()
 
@@ -137,6 +137,6 @@ def test_a_malformed_message_is_skipped_and_the_window_goes_on(
     assert "skipped: neither From nor Return-Path holds a usable address" in out
     assert decided(agency) == ["<g1@acme.test>", "<g2@acme.test>"]
     store = agency.store()
-    assert [row["reason"] for row in store.skipped()] == [
+    assert [row.reason for row in store.skipped()] == [
         "neither From nor Return-Path holds a usable address"
     ]

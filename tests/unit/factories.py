@@ -9,7 +9,6 @@ German public holidays. Monday 23 November 2026 starts an ordinary week.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ from boundary_mail.config import Config
 from boundary_mail.decide import MessagePlan, plan_window
 from boundary_mail.facts import MessageFacts
 from boundary_mail.headers import parse_facts
+from boundary_mail.snapshot import StateSnapshot
 from boundary_mail.tracking import TrackedItem
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -125,47 +125,16 @@ def message(
                        received_at=at)
 
 
-@dataclass
-class FakeState:
-    """An in-memory `StateView`: what earlier windows left in the store."""
-
-    replies: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    queued: set[tuple[str, str]] = field(default_factory=set)
-    known: set[str] = field(default_factory=set)
-    tracked: set[str] = field(default_factory=set)
-    roots: dict[str, str] = field(default_factory=dict)  # message-id → open item it belongs to
-
-    def last_reply_at(self, sender: str, kind: str) -> datetime | None:
-        return self.replies.get((sender, kind))
-
-    def reply_queued(self, sender: str, kind: str) -> bool:
-        return (sender, kind) in self.queued
-
-    def is_known_contact(self, address: str) -> bool:
-        return address in self.known
-
-    def is_tracked(self, message_id: str) -> bool:
-        return message_id in self.tracked
-
-    def open_root(self, thread_ids: Iterable[str]) -> str | None:
-        return next((self.roots[m] for m in thread_ids if m in self.roots), None)
-
-    def with_open(self, *root_ids: str) -> FakeState:
-        """This state plus open tracked items (each its own root)."""
-        return replace(self, tracked=self.tracked | set(root_ids),
-                       roots={**self.roots, **{r: r for r in root_ids}})
-
-
 def plan(
     *messages: MessageFacts,
     config: Config | None = None,
-    state: FakeState | None = None,
+    state: StateSnapshot | None = None,
     now: datetime = MONDAY_WINDOW,
 ) -> list[MessagePlan]:
     """One check window (Monday 10:00 unless told) over `messages`."""
     config = config or agency()
     return plan_window(messages, config=config, calendar=calendar_of(config),
-                       state=state or FakeState(), now=now)
+                       state=state or StateSnapshot(), now=now)
 
 
 def tracked_item(

@@ -19,10 +19,10 @@ from boundary_mail.decide import (
     AutoReply,
     ContactNote,
     MessagePlan,
+    Planner,
     Redirect,
     UrgentAlert,
     is_urgent,
-    plan_sent,
 )
 from boundary_mail.directory import Directory
 from boundary_mail.facts import MessageFacts
@@ -35,9 +35,10 @@ from tests.unit.factories import (
     LEAD,
     MONDAY_EARLY,
     STRANGER,
-    FakeState,
+    StateSnapshot,
     agency,
     berlin,
+    calendar_of,
     message,
     plan,
 )
@@ -134,7 +135,7 @@ def test_a_client_matched_by_address_is_routed_to_its_own_account_manager() -> N
 def test_a_routed_client_whose_auto_reply_is_rate_limited_gets_a_contact_note() -> None:
     """No auto-reply may go (one went two days ago), but the client has not been told who
     their contact is within contact_note_days: a separate short note tells them."""
-    state = FakeState(replies={(CARLA, "window"): RECENTLY})
+    state = StateSnapshot(replies={(CARLA, "window"): RECENTLY})
 
     p = only(plan(message(CARLA, mailbox="bob", to=BOB), state=state))
 
@@ -148,15 +149,15 @@ def test_a_routed_client_whose_auto_reply_is_rate_limited_gets_a_contact_note() 
 @pytest.mark.parametrize(
     "state",
     [
-        pytest.param(FakeState(replies={(CARLA, "window"): RECENTLY,
+        pytest.param(StateSnapshot(replies={(CARLA, "window"): RECENTLY,
                                         (CARLA, "contact_note"): NOW - timedelta(days=3)}),
                      id="note-3-days-ago"),
-        pytest.param(FakeState(replies={(CARLA, "window"): RECENTLY},
+        pytest.param(StateSnapshot(replies={(CARLA, "window"): RECENTLY},
                                queued={(CARLA, "contact_note")}),
                      id="note-queued"),
     ],
 )
-def test_no_second_contact_note_within_the_period(state: FakeState) -> None:
+def test_no_second_contact_note_within_the_period(state: StateSnapshot) -> None:
     """A client told about their contact 3 days ago (or whose note is still queued) is not
     told again within contact_note_days (30)."""
     p = only(plan(message(CARLA, mailbox="bob", to=BOB), state=state))
@@ -168,7 +169,7 @@ def test_no_second_contact_note_within_the_period(state: FakeState) -> None:
 
 def test_an_auto_reply_does_not_repeat_the_contact_within_the_period() -> None:
     """When the auto-reply may go but the contact was named 3 days ago, it does not name it."""
-    state = FakeState(replies={(CARLA, "contact_note"): NOW - timedelta(days=3)})
+    state = StateSnapshot(replies={(CARLA, "contact_note"): NOW - timedelta(days=3)})
 
     reply = auto_reply(only(plan(message(CARLA, mailbox="bob", to=BOB), state=state)))
 
@@ -177,7 +178,7 @@ def test_an_auto_reply_does_not_repeat_the_contact_within_the_period() -> None:
 
 def test_the_contact_note_comes_again_after_the_period() -> None:
     """A note sent 31 days ago (period 30 days) no longer counts: the client is told again."""
-    state = FakeState(replies={(CARLA, "window"): RECENTLY,
+    state = StateSnapshot(replies={(CARLA, "window"): RECENTLY,
                                (CARLA, "contact_note"): NOW - timedelta(days=31)})
 
     p = only(plan(message(CARLA, mailbox="bob", to=BOB), state=state))
@@ -188,12 +189,13 @@ def test_the_contact_note_comes_again_after_the_period() -> None:
 @pytest.mark.parametrize(
     ("state", "notes", "naming_replies"),
     [
-        pytest.param(FakeState(), 0, 1, id="told-in-the-auto-reply"),
-        pytest.param(FakeState(replies={(CARLA, "window"): RECENTLY}), 1, 0, id="told-in-a-note"),
+        pytest.param(StateSnapshot(), 0, 1, id="told-in-the-auto-reply"),
+        pytest.param(StateSnapshot(replies={(CARLA, "window"): RECENTLY}), 1, 0,
+                     id="told-in-a-note"),
     ],
 )
 def test_two_routed_messages_in_one_window_tell_the_client_once(
-    state: FakeState, notes: int, naming_replies: int
+    state: StateSnapshot, notes: int, naming_replies: int
 ) -> None:
     """Two routed messages from one client in one window: the contact is named once, either
     by the first auto-reply or by one note."""
@@ -211,7 +213,7 @@ def test_two_routed_messages_in_one_window_tell_the_client_once(
 def test_a_client_writing_to_its_account_manager_gets_no_contact_note() -> None:
     """The note is for clients who wrote to the wrong person; a rate-limited client who wrote
     to Ann herself gets nothing."""
-    state = FakeState(replies={(CARLA, "window"): RECENTLY})
+    state = StateSnapshot(replies={(CARLA, "window"): RECENTLY})
 
     p = only(plan(message(CARLA, mailbox="ann", to=ANN), state=state))
 
@@ -252,7 +254,7 @@ def test_our_own_reminder_in_a_thread_is_not_a_followup() -> None:
     facts = message("assistant@agency.test", mailbox="ann", to=ANN, mid="<bm.1@agency.test>",
                     in_reply_to=ROOT, extra=["X-Boundary-Mail: reminder"])
 
-    p = only(plan(facts, state=FakeState().with_open(ROOT)))
+    p = only(plan(facts, state=StateSnapshot().with_open(ROOT)))
 
     assert (p.track, p.followup_of, p.acknowledges) == (None, None, None)
 
@@ -307,7 +309,7 @@ def test_a_client_message_in_an_open_thread_is_a_followup(thread: dict[str, Any]
     facts = message(CARLA, mailbox="ann", to=ANN, mid="<m2@acme.test>",
                     subject="Re: Quote for the spring campaign", **thread)
 
-    p = only(plan(facts, state=FakeState().with_open(ROOT)))
+    p = only(plan(facts, state=StateSnapshot().with_open(ROOT)))
 
     assert p.followup_of == ROOT
     assert p.track is None
@@ -340,7 +342,7 @@ def test_after_an_acknowledgment_the_next_client_message_is_a_new_item(
                 "<a1@agency.test>", references=f"{ROOT} <a1@agency.test>",
                 at=MONDAY_EARLY + timedelta(minutes=60)),
     ]
-    state = FakeState()
+    state = StateSnapshot()
     if root_in_state:
         state = state.with_open(ROOT)
     else:
@@ -363,7 +365,7 @@ def test_a_team_members_reply_in_an_inbox_acknowledges_the_item() -> None:
     facts = message(ANN, mailbox="bob", to=CARLA, cc=BOB, mid="<a1@agency.test>",
                     in_reply_to=ROOT, at=berlin(23, 9))
 
-    p = only(plan(facts, state=FakeState().with_open(ROOT)))
+    p = only(plan(facts, state=StateSnapshot().with_open(ROOT)))
 
     assert p.reply.rule == "own-address"
     assert p.acknowledges is not None
@@ -380,10 +382,10 @@ def test_a_reply_to_a_followup_acknowledges_the_item(followup_in_state: bool) ->
     reply = message(ANN, mailbox="bob", to=CARLA, cc=BOB, uid=9, mid="<a1@agency.test>",
                     in_reply_to="<m2@acme.test>", at=berlin(23, 9, 30))
     if followup_in_state:
-        state = FakeState(tracked={ROOT}, roots={ROOT: ROOT, "<m2@acme.test>": ROOT})
+        state = StateSnapshot(tracked={ROOT}, roots={ROOT: ROOT, "<m2@acme.test>": ROOT})
         messages = [reply]
     else:
-        state = FakeState()
+        state = StateSnapshot()
         messages = [message(CARLA, mailbox="ann", to=ANN, uid=1),
                     message(CARLA, mailbox="ann", to=ANN, uid=2, mid="<m2@acme.test>",
                             in_reply_to=ROOT, at=berlin(23, 9)),
@@ -401,7 +403,7 @@ def test_an_auto_reply_from_a_team_mailbox_never_acknowledges() -> None:
                     in_reply_to=ROOT, extra=["Auto-Submitted: auto-replied",
                                              "X-Boundary-Mail: auto-reply"])
 
-    p = only(plan(facts, state=FakeState().with_open(ROOT)))
+    p = only(plan(facts, state=StateSnapshot().with_open(ROOT)))
 
     assert p.acknowledges is None
 
@@ -409,7 +411,7 @@ def test_an_auto_reply_from_a_team_mailbox_never_acknowledges() -> None:
 def test_team_reply_acknowledges_ignores_our_marker_and_strangers() -> None:
     """`team_reply_acknowledges`: only a team member's unmarked message that names an open
     item acknowledges it."""
-    open_root = FakeState().with_open(ROOT).open_root
+    open_root = StateSnapshot().with_open(ROOT).open_root
     team = agency().team_addresses
 
     def ack(facts: MessageFacts) -> str | None:
@@ -427,9 +429,9 @@ def test_team_reply_acknowledges_ignores_our_marker_and_strangers() -> None:
 
 
 def test_sent_folder_replies_acknowledge_each_open_item_once() -> None:
-    """plan_sent: Ann answered Carla twice and Gina once, and wrote one unrelated mail; each
+    """Planner.plan_sent: Ann answered Carla twice and Gina once, and wrote one unrelated mail; each
     open item is acknowledged once, by the earliest reply."""
-    state = FakeState().with_open(ROOT, "<g1@globex.test>")
+    state = StateSnapshot().with_open(ROOT, "<g1@globex.test>")
 
     def sent(uid: int, to: str, in_reply_to: str, at_hour: int) -> MessageFacts:
         return message(ANN, mailbox="ann", folder="Sent", uid=uid, to=to,
@@ -443,7 +445,8 @@ def test_sent_folder_replies_acknowledge_each_open_item_once() -> None:
         sent(4, "someone@elsewhere.test", "<unrelated@elsewhere.test>", 13),
     ]
 
-    acks = plan_sent(facts, config=agency(), state=state, now=berlin(23, 15))
+    config = agency()
+    acks = Planner(config, calendar_of(config), berlin(23, 15)).plan_sent(facts, state)
 
     assert [(a.root_id, a.at) for a in acks] == [(ROOT, berlin(23, 10)),
                                                  ("<g1@globex.test>", berlin(23, 11))]
@@ -489,7 +492,7 @@ def test_a_copy_that_could_not_be_answered_does_not_silence_the_addressed_copy()
 
 def test_a_message_already_tracked_is_a_duplicate() -> None:
     """A copy of a message an earlier window already tracked: no reply, no new item."""
-    p = only(plan(message(CARLA, mailbox="ann", to=ANN), state=FakeState(tracked={ROOT})))
+    p = only(plan(message(CARLA, mailbox="ann", to=ANN), state=StateSnapshot(tracked={ROOT})))
 
     assert p.reply.rule == "duplicate"
     assert (p.actions, p.track) == ((), None)
@@ -628,7 +631,7 @@ def test_an_other_clients_override_does_not_apply() -> None:
 # -- one bad message never stops the window --------------------------------------------------
 
 
-class _BrokenForOne(FakeState):
+class _BrokenForOne(StateSnapshot):
     """A state whose lookup fails for one message, as an unforeseen bug would."""
 
     def is_tracked(self, message_id: str) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from boundary_mail.plan import BaselineRow
 from boundary_mail.store import SCHEMA_VERSION, FolderState, StateError, Store
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -112,9 +113,9 @@ def test_messages_are_known_per_folder_by_message_id(store: Store) -> None:
 def test_a_baseline_is_recorded_in_bulk_and_its_senders_become_known(store: Store) -> None:
     """A first sync's baseline: every message known by Message-ID (a second copy of the same
     id is ignored, as record_message does), every sender a known contact."""
-    rows = [("ann", "INBOX", f"<{n}@x>", n, NOW, f"c{n % 3}@acme.test", f"s{n}")
+    rows = [BaselineRow("ann", "INBOX", f"<{n}@x>", n, NOW, f"c{n % 3}@acme.test", f"s{n}")
             for n in range(1, 301)]
-    rows.append(("ann", "INBOX", "<1@x>", 999, NOW, "other@acme.test", "again"))
+    rows.append(BaselineRow("ann", "INBOX", "<1@x>", 999, NOW, "other@acme.test", "again"))
     with store.transaction():
         store.record_baseline(rows, {"c0@acme.test", "c1@acme.test", "bounce@acme.test"},
                               reason="first sync", now=NOW)

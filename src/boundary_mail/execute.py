@@ -1,0 +1,187 @@
+"""Carrying out a window's plan: the one place where a real run and a dry run differ.
+
+`StoreExecutor` commits each plan in one transaction with the folder's high-water mark, sets
+the IMAP keywords the plan asks for and drains the queue. `DryRunExecutor` does none of that:
+it keeps the high-water marks in memory (so a reconnect reads on from where the dry run got
+to) and keeps the composed messages, so ``poll --dry-run`` can print exactly what a real run
+would send. Everything else in a window runs the same code for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import imapclient
+
+from boundary_mail import imap
+from boundary_mail.compose import Outgoing
+from boundary_mail.config import Config
+from boundary_mail.headers import message_key
+from boundary_mail.outbox import DrainResult, drain
+from boundary_mail.plan import InboxPlan, LadderPlan, SentPlan, addresses_of, sender_of
+from boundary_mail.report import WindowReport
+from boundary_mail.store import FolderState, Store
+from boundary_mail.tracking import Acknowledgment
+
+log = logging.getLogger(__name__)
+
+
+class Executor(Protocol):
+    def folder_state(self, mailbox: str, folder: str) -> FolderState | None: ...
+    def commit_inbox(self, plan: InboxPlan, outgoing: Sequence[Outgoing]) -> int: ...
+    def commit_acknowledgments(self, acks: Sequence[Acknowledgment]) -> None: ...
+    def commit_sent(self, plan: SentPlan) -> None: ...
+    def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int: ...
+    def set_keywords(
+        self, client: imapclient.IMAPClient, plan: InboxPlan
+    ) -> None: ...
+    def mailbox_done(self, mailbox: str, error: str | None) -> None: ...
+    async def drain(self) -> DrainResult: ...
+
+
+class StoreExecutor:
+    """The real run: every plan is committed, then the queue is drained."""
+
+    def __init__(self, config: Config, store: Store, now: datetime) -> None:
+        self.config, self.store, self.now = config, store, now
+
+    def folder_state(self, mailbox: str, folder: str) -> FolderState | None:
+        return self.store.folder_state(mailbox, folder)
+
+    def commit_inbox(self, plan: InboxPlan, outgoing: Sequence[Outgoing]) -> int:
+        store, now, read = self.store, self.now, plan.read
+        with store.transaction():
+            for message_id, uid in plan.renumbered:
+                store.update_uid(read.mailbox, read.folder, message_id, uid)
+            store.record_baseline(plan.baseline, plan.baseline_contacts,
+                                  reason="first sync: older than the lookback", now=now)
+            for decided in plan.decisions:
+                facts = decided.facts
+                store.record_message(
+                    mailbox=facts.mailbox, folder=facts.folder, message_id=facts.message_id,
+                    uid=facts.uid, received_at=facts.received_at, sender=sender_of(facts),
+                    subject=facts.subject, status="decided", rule=decided.reply.rule,
+                    reason=decided.reply.reason, now=now,
+                )
+                store.record_contacts(addresses_of(facts), now)
+                if decided.track is not None:
+                    store.add_item(decided.track, now)
+                if decided.followup_of is not None:
+                    store.add_followup(facts.message_id, decided.followup_of, facts.received_at)
+            self.commit_acknowledgments(plan.acknowledgments)
+            for uid, reason in read.skipped:
+                store.record_skip(mailbox=read.mailbox, folder=read.folder, uid=uid,
+                                  reason=reason, now=now)
+            queued = self.queue(outgoing)
+            self._advance(plan.read.mailbox, plan.read.folder, plan.read.uidvalidity,
+                          plan.read.last_uid)
+        return queued
+
+    def commit_acknowledgments(self, acks: Sequence[Acknowledgment]) -> None:
+        with self.store.transaction():
+            for ack in acks:
+                if self.store.acknowledge(ack.root_id, ack.at, ack.how):
+                    log.info("acknowledged msg=%s how=%s", message_key(ack.root_id), ack.how)
+
+    def commit_sent(self, plan: SentPlan) -> None:
+        with self.store.transaction():
+            self.commit_acknowledgments(plan.acknowledgments)
+            self._advance(plan.read.mailbox, plan.read.folder, plan.read.uidvalidity,
+                          plan.read.last_uid)
+
+    def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int:
+        with self.store.transaction():
+            queued = self.queue(outgoing)
+            for step in plan.steps:
+                self.store.set_ladder_step(step.item.message_id, step.step)
+        return queued
+
+    def set_keywords(self, client: imapclient.IMAPClient, plan: InboxPlan) -> None:
+        for keyword, uids in plan.keywords.items():
+            try:
+                imap.set_keyword(client, plan.read.folder, list(uids), keyword)
+            except imapclient.exceptions.IMAPClientError as exc:
+                log.warning("mailbox=%s could not set %s: %s", plan.read.mailbox, keyword, exc)
+
+    def mailbox_done(self, mailbox: str, error: str | None) -> None:
+        with self.store.transaction():
+            if error is None:
+                self.store.record_mailbox_ok(mailbox, self.now)
+            else:
+                self.store.record_mailbox_failed(mailbox, error, self.now)
+
+    async def drain(self) -> DrainResult:
+        return await drain(self.config, self.store, self.now)
+
+    def queue(self, outgoing: Iterable[Outgoing]) -> int:
+        """Add the mail to the queue (inside the caller's transaction); how many were new."""
+        return sum(
+            self.store.add_action(
+                dedupe_key=out.dedupe_key, kind=out.kind,
+                source_message_id=out.source_message_id, envelope_from=out.envelope_from,
+                recipients=out.recipients, outgoing_message_id=out.message_id,
+                raw=out.as_bytes(), on_sent=out.on_sent, now=self.now,
+            )
+            for out in outgoing
+        )
+
+    def _advance(self, mailbox: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.store.set_folder_state(mailbox, folder, FolderState(uidvalidity, last_uid),
+                                    self.now)
+
+
+class DryRunExecutor:
+    """The dry run: nothing is recorded, flagged or sent; the composed mail is kept to show."""
+
+    def __init__(self, store: Store, report: WindowReport) -> None:
+        self.store = store
+        self.report = report
+        self.folders: dict[tuple[str, str], FolderState] = {}
+        self._keys: set[str] = set()
+
+    def folder_state(self, mailbox: str, folder: str) -> FolderState | None:
+        return self.folders.get((mailbox, folder)) or self.store.folder_state(mailbox, folder)
+
+    def commit_inbox(self, plan: InboxPlan, outgoing: Sequence[Outgoing]) -> int:
+        self._advance(plan.read.mailbox, plan.read.folder, plan.read.uidvalidity,
+                      plan.read.last_uid)
+        return self._queue(outgoing)
+
+    def commit_acknowledgments(self, acks: Sequence[Acknowledgment]) -> None:
+        return None
+
+    def commit_sent(self, plan: SentPlan) -> None:
+        self._advance(plan.read.mailbox, plan.read.folder, plan.read.uidvalidity,
+                      plan.read.last_uid)
+
+    def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int:
+        return self._queue(outgoing)
+
+    def set_keywords(self, client: imapclient.IMAPClient, plan: InboxPlan) -> None:
+        return None
+
+    def mailbox_done(self, mailbox: str, error: str | None) -> None:
+        return None
+
+    async def drain(self) -> DrainResult:
+        await asyncio.sleep(0)
+        return DrainResult()
+
+    def _queue(self, outgoing: Iterable[Outgoing]) -> int:
+        """Count what a real run would add to the queue (a dedupe key queued before, or
+        earlier in this dry run, is not queued again)."""
+        queued = 0
+        for out in outgoing:
+            if out.dedupe_key in self._keys or self.store.has_action(out.dedupe_key):
+                continue
+            self._keys.add(out.dedupe_key)
+            self.report.would_send.append(out)
+            queued += 1
+        return queued
+
+    def _advance(self, mailbox: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.folders[(mailbox, folder)] = FolderState(uidvalidity, last_uid)

@@ -1,0 +1,34 @@
+"""The state file: one SQLite database (WAL); all SQL of the project lives in this package.
+
+What the core decided and the mail it will send are written in one transaction together with
+the folder's new high-water mark, before anything is sent. A crash therefore either loses the
+whole batch (it is fetched and decided again) or keeps all of it (the sender drains it later).
+One module per seam: `schema` (file, migrations, transactions), `messages` (folders, messages,
+contacts, mailbox health), `queue` (outgoing mail), `items` (tracking), `snapshots` (what a
+batch is decided against) and `reports` (what the digest reads).
+"""
+
+from __future__ import annotations
+
+from boundary_mail.plan import BaselineRow
+from boundary_mail.store.items import Items
+from boundary_mail.store.messages import (
+    FolderState,
+    MailboxHealth,
+    MessageRecord,
+    MessageRecords,
+    SkippedMessage,
+)
+from boundary_mail.store.queue import Queue, SendEffects, StoredAction
+from boundary_mail.store.reports import Reports
+from boundary_mail.store.schema import SCHEMA_VERSION, StateError
+from boundary_mail.store.snapshots import Snapshots
+
+__all__ = [
+    "SCHEMA_VERSION", "BaselineRow", "FolderState", "MailboxHealth", "MessageRecord",
+    "SendEffects", "SkippedMessage", "StateError", "Store", "StoredAction",
+]
+
+
+class Store(MessageRecords, Queue, Items, Snapshots, Reports):
+    """All reads and writes of the state file."""

@@ -1,0 +1,155 @@
+"""The durable queue of outgoing mail.
+
+Every message is queued, with its exact bytes and final Message-ID, in the same transaction as
+the decision that asked for it, under a dedupe key that makes queuing it twice a no-op. What a
+successful send must also record (the auto-reply rate limit, the first-contact mark) is kept in
+typed columns beside it and applied in the same transaction as the "sent" mark.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from boundary_mail.store.schema import Database, from_iso, iso
+
+
+@dataclass(frozen=True, slots=True)
+class SendEffects:
+    """What a successful send records besides "sent"."""
+
+    reply_to: str | None = None  # an auto-reply to this address …
+    reply_kind: str | None = None  # … of this kind: starts its rate-limit period
+    note_to: str | None = None  # a contact note to this address (its own period)
+    welcomed: str | None = None  # the reply carried "How we work together"
+    ladder_step: int = 0  # the escalation step this reminder is
+
+    @classmethod
+    def of(cls, value: SendEffects | Mapping[str, Any]) -> SendEffects:
+        """From the composer's bookkeeping mapping ({"reply": {"sender", "kind"}, …})."""
+        if isinstance(value, SendEffects):
+            return value
+        reply, note = value.get("reply") or {}, value.get("note") or {}
+        return cls(
+            reply_to=reply.get("sender"), reply_kind=reply.get("kind"),
+            note_to=note.get("sender"), welcomed=value.get("welcomed"),
+            ladder_step=int((value.get("ladder") or {}).get("step", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAction:
+    id: int
+    kind: str
+    dedupe_key: str
+    source_message_id: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    outgoing_message_id: str
+    raw: bytes
+    effects: SendEffects
+    status: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+
+
+def _action(row: sqlite3.Row) -> StoredAction:
+    return StoredAction(
+        id=row["id"], kind=row["kind"], dedupe_key=row["dedupe_key"],
+        source_message_id=row["source_message_id"], envelope_from=row["envelope_from"],
+        recipients=tuple(json.loads(row["recipients"])),
+        outgoing_message_id=row["outgoing_message_id"], raw=bytes(row["raw"]),
+        effects=SendEffects(row["reply_to"], row["reply_kind"], row["note_to"],
+                            row["welcomed"], row["ladder_step"]),
+        status=row["status"], attempts=row["attempts"], last_error=row["last_error"],
+        created_at=from_iso(row["created_at"]),
+    )
+
+
+class Queue(Database):
+    def add_action(
+        self, *, dedupe_key: str, kind: str, source_message_id: str, envelope_from: str,
+        recipients: Iterable[str], outgoing_message_id: str, raw: bytes,
+        on_sent: SendEffects | Mapping[str, Any], now: datetime,
+    ) -> bool:
+        """Queue one outgoing message; False when the same action was queued before."""
+        effects = SendEffects.of(on_sent)
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO actions (dedupe_key, kind, source_message_id, envelope_from,"
+            " recipients, outgoing_message_id, raw, reply_to, reply_kind, note_to, welcomed,"
+            " ladder_step, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (dedupe_key, kind, source_message_id, envelope_from, json.dumps(list(recipients)),
+             outgoing_message_id, raw, effects.reply_to, effects.reply_kind, effects.note_to,
+             effects.welcomed, effects.ladder_step, iso(now)),
+        )
+        return cursor.rowcount == 1
+
+    def has_action(self, dedupe_key: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM actions WHERE dedupe_key = ?", (dedupe_key,))
+        return row.fetchone() is not None
+
+    def pending_actions(self) -> list[StoredAction]:
+        rows = self._db.execute("SELECT * FROM actions WHERE status = 'pending' ORDER BY id")
+        return [_action(r) for r in rows]
+
+    def actions(self, kind: str | None = None) -> list[StoredAction]:
+        if kind is None:
+            rows = self._db.execute("SELECT * FROM actions ORDER BY id")
+        else:
+            rows = self._db.execute("SELECT * FROM actions WHERE kind = ? ORDER BY id", (kind,))
+        return [_action(r) for r in rows]
+
+    def mark_sent(self, action: StoredAction, now: datetime) -> None:
+        """Record a successful send and its bookkeeping (the reply rate limit) atomically."""
+        effects, stamp = action.effects, iso(now)
+        with self.transaction():
+            self._db.execute(
+                "UPDATE actions SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+                " last_error = '' WHERE id = ?",
+                (stamp, action.id),
+            )
+            # An auto-reply, and a contact note (on its own or inside an auto-reply), count
+            # against their recipient's period only once they really went out.
+            sent = [(effects.reply_to, effects.reply_kind), (effects.note_to, "contact_note")]
+            for address, kind in sent:
+                if address and kind:
+                    self._db.execute(
+                        "INSERT INTO replies VALUES (?, ?, ?) ON CONFLICT (sender, kind)"
+                        " DO UPDATE SET last_sent_at = excluded.last_sent_at",
+                        (address, kind, stamp),
+                    )
+            if effects.welcomed:
+                self._db.execute(
+                    "INSERT INTO contacts VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE"
+                    " SET welcomed_at = excluded.welcomed_at",
+                    (effects.welcomed, stamp, stamp),
+                )
+
+    def mark_attempt_failed(self, action: StoredAction, error: str, *, final: bool) -> None:
+        self._db.execute(
+            "UPDATE actions SET attempts = attempts + 1, last_error = ?, status = ?"
+            " WHERE id = ?",
+            (error[:500], "failed" if final else "pending", action.id),
+        )
+
+    # -- the auto-reply rate limit ----------------------------------------------------------
+    def last_reply_at(self, sender: str, kind: str) -> datetime | None:
+        row = self._db.execute(
+            "SELECT last_sent_at FROM replies WHERE sender = ? AND kind = ?", (sender, kind)
+        ).fetchone()
+        return from_iso(row[0]) if row else None
+
+    def reply_queued(self, sender: str, kind: str) -> bool:
+        """True while a reply of this kind to this address waits in the queue (not yet sent)."""
+        row = self._db.execute(
+            "SELECT 1 FROM actions WHERE status = 'pending' AND reply_to = ?1 AND reply_kind = ?2"
+            " UNION ALL SELECT 1 FROM actions WHERE status = 'pending' AND note_to = ?1"
+            " AND ?2 = 'contact_note'",
+            (sender, kind),
+        ).fetchone()
+        return row is not None

@@ -1,0 +1,43 @@
+"""Loading the immutable `StateSnapshot` a batch is decided against: a handful of set-based
+queries for exactly the keys the batch needs, instead of questions asked per message."""
+
+from __future__ import annotations
+
+from boundary_mail.snapshot import REPLY_KINDS, SnapshotKeys, StateSnapshot
+from boundary_mail.store.schema import Database, from_iso
+
+
+class Snapshots(Database):
+    def snapshot(self, keys: SnapshotKeys) -> StateSnapshot:
+        addresses, ids, threads = keys.addresses, keys.message_ids, keys.thread_ids
+        replies = {
+            (r[0], r[1]): from_iso(r[2]) for r in self._rows(
+                "SELECT sender, kind, last_sent_at FROM replies WHERE sender IN ({marks})",
+                addresses,
+            ) if r[1] in REPLY_KINDS
+        }
+        queued = {(r[0], r[1]) for r in self._rows(
+            "SELECT reply_to, reply_kind FROM actions WHERE status = 'pending'"
+            " AND reply_to IN ({marks})", addresses,
+        )} | {(r[0], "contact_note") for r in self._rows(
+            "SELECT note_to FROM actions WHERE status = 'pending' AND note_to IN ({marks})",
+            addresses,
+        )}
+        known = {r[0] for r in self._rows(
+            "SELECT address FROM contacts WHERE address IN ({marks})", addresses,
+        )}
+        tracked = {r[0] for r in self._rows(
+            "SELECT message_id FROM items WHERE message_id IN ({marks})", ids,
+        )} | {r[0] for r in self._rows(
+            "SELECT message_id FROM followups WHERE message_id IN ({marks})", ids,
+        )}
+        roots = {r[0]: r[0] for r in self._rows(
+            "SELECT message_id FROM items WHERE status = 'open' AND message_id IN ({marks})",
+            threads,
+        )} | {r[0]: r[1] for r in self._rows(
+            "SELECT f.message_id, f.root_id FROM followups f JOIN items i"
+            " ON i.message_id = f.root_id WHERE i.status = 'open'"
+            " AND f.message_id IN ({marks})", threads,
+        )}
+        return StateSnapshot(replies=replies, queued=frozenset(queued), known=frozenset(known),
+                             tracked=frozenset(tracked), roots=roots)
