@@ -51,6 +51,7 @@ from boundary_mail.digest_data import (
     ItemRecord,
     RuleCount,
     SentRecord,
+    UnreadMailbox,
     Waiting,
 )
 from boundary_mail.digest_render import RenderedDigest, chart_svg, format_age, render_digest
@@ -59,7 +60,8 @@ from boundary_mail.digest_render import RenderedDigest, chart_svg, format_age, r
 __all__ = [
     "INTERNAL_RULES", "LADDER_KINDS", "LOAD_DAYS", "RULE_LABELS", "SHORT_DAYS",
     "WAITING_LISTED", "ClientLoad", "DecisionRecord", "Digest", "DigestData", "FollowupRecord",
-    "ItemRecord", "RenderedDigest", "RuleCount", "SentRecord", "Waiting", "build_digests",
+    "ItemRecord", "RenderedDigest", "RuleCount", "SentRecord", "UnreadMailbox", "Waiting",
+    "build_digests",
     "chart_svg", "data_since", "format_age", "render_digest",
 ]
 
@@ -165,6 +167,7 @@ def build_digests(config: Config, data: DigestData, now: datetime) -> list[Diges
                 (loads[c] for c in clients if c in loads),
                 key=lambda c: (not c.over, -c.messages_30, -c.followups_30, c.label),
             )),
+            unread=tuple(u for u in data.unread if mine(u.owner)),
         ))
     return digests
 

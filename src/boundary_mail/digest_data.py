@@ -61,11 +61,22 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadMailbox:
+    """A monitored mailbox the last window could not read: its mail waits unseen."""
+
+    mailbox: str
+    owner: str
+    last_read: datetime | None  # None: never read
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class DigestData:
     items: tuple[ItemRecord, ...] = ()
     followups: tuple[FollowupRecord, ...] = ()
     sent: tuple[SentRecord, ...] = ()
     decisions: tuple[DecisionRecord, ...] = ()
+    unread: tuple[UnreadMailbox, ...] = ()
 
 
 # -- the digest -----------------------------------------------------------------------------
@@ -138,6 +149,7 @@ class Digest:
     auto_replies_sent: int
     suppressed: tuple[RuleCount, ...]
     clients: tuple[ClientLoad, ...]
+    unread: tuple[UnreadMailbox, ...] = ()  # mailboxes the last window could not read
 
     @property
     def day(self) -> date:
@@ -169,7 +181,7 @@ class Digest:
         return not (
             self.waiting or self.escalated or self.acknowledged or self.routed
             or self.new_today or self.followups_today or self.auto_replies_sent
-            or self.suppressed
+            or self.suppressed or self.unread
         )
 
     def should_send(self, send_empty: bool) -> bool:

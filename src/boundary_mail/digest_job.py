@@ -15,7 +15,14 @@ from email.policy import SMTP
 
 from boundary_mail.compose import Outgoing, compose_digest
 from boundary_mail.config import Config
-from boundary_mail.digest import LADDER_KINDS, Digest, DigestData, build_digests, data_since
+from boundary_mail.digest import (
+    LADDER_KINDS,
+    Digest,
+    DigestData,
+    UnreadMailbox,
+    build_digests,
+    data_since,
+)
 from boundary_mail.outbox import drain
 from boundary_mail.store import Store
 from boundary_mail.templates import environment
@@ -26,11 +33,16 @@ log = logging.getLogger(__name__)
 def load_digest_data(store: Store, config: Config, now: datetime) -> DigestData:
     """The snapshot `build_digests` needs: the last 30 local days, plus every open item."""
     since = data_since(now, config.tz)
+    owners = {m.name: m.owner for m in config.mailboxes}
     return DigestData(
         items=tuple(store.digest_items(since)),
         followups=tuple(store.digest_followups(since)),
         sent=tuple(store.digest_sent(("auto_reply", *LADDER_KINDS), since)),
         decisions=tuple(store.digest_decisions(since)),
+        unread=tuple(
+            UnreadMailbox(h.mailbox, owners.get(h.mailbox, ""), h.last_ok_at, h.error)
+            for h in store.mailbox_health() if h.failed_at is not None
+        ),
     )
 
 

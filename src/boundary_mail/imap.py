@@ -27,8 +27,7 @@ from boundary_mail.config import MailboxConfig
 from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.headers import FETCHED_HEADERS
 from boundary_mail.imap_parse import read_fetch
-from boundary_mail.net import ConnectionTrouble as ConnectionTrouble  # re-export for window
-from boundary_mail.net import backoff_seconds, tls_context
+from boundary_mail.net import ConnectionTrouble, backoff_seconds, tls_context
 
 log = logging.getLogger(__name__)
 

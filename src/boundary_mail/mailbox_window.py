@@ -33,6 +33,7 @@ from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.execute import Executor
 from boundary_mail.facts import MessageFacts
 from boundary_mail.headers import PREVIEW_BYTES, body_preview, message_key
+from boundary_mail.net import ConnectionTrouble
 from boundary_mail.plan import (
     FolderRead,
     answered_candidates,
@@ -73,7 +74,7 @@ async def run_mailbox(
     for attempt in range(1, SESSION_ATTEMPTS + 1):
         try:
             client = await asyncio.to_thread(imap.connect, mailbox, password)
-        except imap.ConnectionTrouble:
+        except ConnectionTrouble:
             raise
         except MailboxUnavailable:
             connected.set()  # the server answered: it refused us, not the others
@@ -95,7 +96,7 @@ async def run_mailbox(
                     mailbox.name, type(exc).__name__, attempt + 1, SESSION_ATTEMPTS,
                 )
                 continue
-            raise imap.ConnectionTrouble(
+            raise ConnectionTrouble(
                 f"mailbox {mailbox.name!r}: the connection was lost during the window"
                 f" ({type(exc).__name__}); what was committed stays, the rest is read"
                 " again at the next window"

@@ -22,7 +22,6 @@ from datetime import datetime
 
 import imapclient
 
-from boundary_mail import imap
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.compose import compose_ladder
 from boundary_mail.config import Config, MailboxConfig
@@ -31,6 +30,7 @@ from boundary_mail.errors import MailboxUnavailable, SecretUnavailable
 from boundary_mail.execute import DryRunExecutor, StoreExecutor
 from boundary_mail.headers import message_key
 from boundary_mail.mailbox_window import WindowRun, run_mailbox
+from boundary_mail.net import ConnectionTrouble
 from boundary_mail.plan import plan_ladder
 from boundary_mail.report import WindowReport
 from boundary_mail.secrets import resolve_password
@@ -107,7 +107,7 @@ class Window:
         error: str | None = None
         try:
             if server in down:
-                raise imap.ConnectionTrouble(
+                raise ConnectionTrouble(
                     f"mailbox {mailbox.name!r}: not tried, its server"
                     f" {mailbox.host}:{mailbox.port} could not be reached a moment ago in"
                     " this window"
@@ -116,7 +116,7 @@ class Window:
             await run_mailbox(run, mailbox, password, connected)
         except (MailboxUnavailable, SecretUnavailable) as exc:
             error = str(exc)
-            trouble = isinstance(exc, imap.ConnectionTrouble)
+            trouble = isinstance(exc, ConnectionTrouble)
             if trouble:
                 down.add(server)
             log.error("mailbox=%s not read in this window: %s", mailbox.name, exc)

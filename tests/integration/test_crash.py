@@ -157,7 +157,7 @@ KILLS = [
     # the last send recorded
     Kill("boundary_mail.store:Store.mark_sent", "after", 8),
     # the whole window done, before the report is printed
-    Kill("boundary_mail.cli:format_report", "before", 1),
+    Kill("boundary_mail.views:format_report", "before", 1),
 ]
 
 # What the window must have produced once recovered: kind → source Message-ID.

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from boundary_mail.cli import format_status
 from boundary_mail.report import WindowReport
+from boundary_mail.views import format_status
 from boundary_mail.window import Window
 from tests.integration.agency import Agency, client_mail
 

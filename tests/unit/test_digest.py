@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -357,3 +358,26 @@ def test_a_long_backlog_lists_the_oldest_and_counts_the_rest(
         assert "and 70 more" in part
     assert "WAITING ON EVERYONE: 120" in rendered.text
     assert "Waiting on everyone (120)" in rendered.html
+
+
+def test_a_mailbox_that_could_not_be_read_is_said_to_its_owner_and_the_lead(
+    config: Config, store: Store
+) -> None:
+    """Ann's mailbox failed in the last window: Ann's and the lead's digests say so first, with
+    when it was last read and why; Bob's does not. A day with only that is not empty."""
+    with store.transaction():
+        store.record_mailbox_ok("ann", NOW - timedelta(days=1))
+        store.record_mailbox_failed("ann", "login as 'ann' was refused", NOW)
+        store.record_mailbox_ok("bob", NOW)
+    data = load_digest_data(store, config, NOW)
+    by = {d.recipient: d for d in build_digests(config, data, NOW)}
+    assert [u.mailbox for u in by[ANN].unread] == ["ann"]
+    assert [u.mailbox for u in by[LEAD].unread] == ["ann"]
+    assert by[BOB].unread == ()
+    r = render_digest(environment(None, "en"), by[LEAD], config)
+    assert "NOT READ: mailbox ann (ann@agency.test) since" in r.text
+    assert "could not be read since" in r.html and "login as 'ann' was refused" in r.html
+    quiet = replace(by[BOB], waiting=(), escalated=(), acknowledged=(), routed=(), new_today=0,
+                    followups_today=0, auto_replies_sent=0, suppressed=())
+    assert quiet.empty
+    assert not replace(quiet, unread=by[ANN].unread).empty

@@ -21,13 +21,15 @@ SRC = Path(__file__).resolve().parents[2] / "src" / PACKAGE
 # The pure core, listed by hand (no discovery: a module that is missing fails, it is never
 # skipped). A NEW CORE MODULE MUST BE ADDED HERE when it lands (snapshot, plan, …).
 CORE = (
-    "calendar", "chart", "decide", "digest", "digest_data", "digest_render", "directory",
-    "errors", "facts", "headers", "ladder", "policy", "tracking",
+    "actions", "calendar", "chart", "decide", "digest", "digest_data", "digest_render",
+    "directory", "errors", "facts", "headers", "ladder", "plan", "policy", "snapshot",
+    "tracking",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({
-    "cli", "compose", "daemon", "digest_job", "imap", "imap_parse", "net", "outbox",
-    "secrets", "smtp", "store", "sync", "window",
+    "cli", "compose", "daemon", "digest_job", "execute", "imap", "imap_parse",
+    "mailbox_window", "net", "outbox", "report", "secrets", "smtp", "store", "sync", "urgent",
+    "views", "window",
 })
 IO_LIBRARIES = frozenset({
     "aiosmtplib", "apscheduler", "asyncio", "imapclient", "socket", "sqlite3", "ssl",
