@@ -6,7 +6,8 @@ found by ``check-config`` rather than by a client.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,32 @@ def environment(user_dir: Path | None, locale: str) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["when"] = lambda value: format_when(value, locale)
-    env.filters["day"] = lambda value: format_date(value, "full", locale=locale)
+    env.filters["day"] = lambda value: format_day(value, locale)
     return env
 
 
 def format_when(value: datetime, locale: str) -> str:
     """A concrete local moment in the configured language: 'Monday, November 23, 2026 10:00 AM'."""
-    day = format_date(value, "full", locale=locale)
-    return f"{day} {format_time(value, 'short', locale=locale)}"
+    # Keyed by the zone too: aware datetimes of one instant are equal whatever their zone.
+    return _when(value, value.tzinfo, locale)
+
+
+def format_day(value: date, locale: str) -> str:
+    """A day in the configured language: 'Monday, November 23, 2026' (of a datetime: its own
+    date, as Babel takes it)."""
+    return _day(value.date() if isinstance(value, datetime) else value, locale)
+
+
+# Babel formatting is a large part of composing an auto-reply; the moments of one window's
+# replies repeat (read at, answer by), and their days do.
+@lru_cache(maxsize=4096)
+def _when(value: datetime, zone: tzinfo | None, locale: str) -> str:
+    return f"{_day(value.date(), locale)} {format_time(value, 'short', locale=locale)}"
+
+
+@lru_cache(maxsize=1024)
+def _day(value: date, locale: str) -> str:
+    return format_date(value, "full", locale=locale)
 
 
 def render(env: jinja2.Environment, name: str, /, **context: Any) -> str:
