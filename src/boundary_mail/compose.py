@@ -1,131 +1,49 @@
 """Compose outgoing mail with `email.message.EmailMessage`, never by string concatenation.
 
 Every message gets a Message-ID under the sender's domain that is derived from the action's
-dedupe key, so composing the same action twice yields the same Message-ID; and every message
-carries our markers (Auto-Submitted, X-Loop, X-Boundary-Mail) so no robot, including another
-boundary-mail, answers it, and we recognise it when it lands in a monitored mailbox.
+dedupe key, so composing the same action twice yields the same message (its multipart
+boundaries derive from that Message-ID too); and every message carries our markers
+(Auto-Submitted, X-Loop, X-Boundary-Mail) so no robot, including another boundary-mail,
+answers it, and we recognise it when it lands in a monitored mailbox.
+
+A composed message is an `Outgoing` (see `outgoing`): its bytes and envelope, nothing more.
+The header block, threading, the Resent-* block and serializing are in `compose_mime`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.policy import SMTP
-from email.policy import default as default_policy
-from email.utils import format_datetime
 
 import jinja2
 
+from boundary_mail.compose_mime import (
+    MARKER_HEADER,
+    POLICY,
+    address,
+    base_message,
+    resent_block,
+    serialize,
+    stable_message_id,
+    thread,
+    without_delivery_fields,
+)
 from boundary_mail.config import Config
 from boundary_mail.decide import AutoReply, ContactNote, Redirect, UrgentAlert
 from boundary_mail.digest import Digest, render_digest
 from boundary_mail.ladder import LadderStep
+from boundary_mail.outgoing import Outgoing
 from boundary_mail.policy import reply_subject
-from boundary_mail.templates import render
+from boundary_mail.templates import format_when, render
 
-MARKER_HEADER = "X-Boundary-Mail"
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A composed message plus its envelope, ready to be queued."""
-
-    kind: str
-    dedupe_key: str
-    source_message_id: str
-    envelope_from: str
-    recipients: tuple[str, ...]
-    message: EmailMessage  # for a redirect: only the Resent-* block we put on top
-    on_sent: dict[str, object]
-    raw: bytes | None = None  # the exact bytes to send when they are not `message`'s
-
-    @property
-    def message_id(self) -> str:
-        return str(self.message["Resent-Message-ID"] or self.message["Message-ID"])
-
-    def as_bytes(self) -> bytes:
-        """The bytes queued and sent, with CRLF line ends (RFC 5322)."""
-        return self.raw if self.raw is not None else _serialize(self.message)
-
-    def preview(self) -> str:
-        """What `poll --dry-run` shows: the whole message, or for a redirect our header block
-        and the size of the original below it."""
-        text = self.message.as_string()
-        if self.raw is not None:
-            text += f"[the original message follows unchanged: {len(self.raw)} bytes]\n"
-        return text
-
-
-def stable_message_id(dedupe_key: str, domain: str) -> str:
-    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
-    return f"<bm.{digest}@{domain}>"
-
-
-def _multiparts(part: EmailMessage) -> list[EmailMessage]:
-    """Our multipart containers, outermost first (not those inside an attached message)."""
-    if part.get_content_maintype() != "multipart":
-        return []
-    found = [part]
-    for sub in part.iter_parts():
-        found += _multiparts(sub)  # type: ignore[arg-type]
-    return found
-
-
-def _serialize(msg: EmailMessage) -> bytes:
-    """The message's bytes with CRLF line ends, every multipart boundary derived from the
-    Message-ID (the email package would pick random ones), so that composing the same action
-    twice gives the same bytes. A boundary that occurs in the content (it may be guessed)
-    gets a counter appended, as the email package does with its random ones."""
-    seed = str(msg["Message-ID"])
-    parts = [(p, len(p.get_payload())) for p in _multiparts(msg) if p.get_boundary() is None]
-    for i, (part, _) in enumerate(parts):
-        token = int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8])
-        part.set_boundary(f"{'=' * 15}{token % 10**19:019d}==")
-    counter = 0
-    while True:
-        raw = msg.as_bytes(policy=SMTP)
-        clashes = [
-            part for part, count in parts
-            if len(re.findall(
-                rb"^--" + re.escape(str(part.get_boundary()).encode()) + rb"(?:--)?\r$",
-                raw, re.MULTILINE,
-            )) != count + 1
-        ]
-        if not clashes:
-            return raw
-        for part in clashes:
-            part.set_boundary(f"{str(part.get_boundary()).partition('.')[0]}.{counter}")
-        counter += 1
-
-
-def _address(email: str, name: str = "") -> HeaderAddress:
-    local, _, domain = email.rpartition("@")
-    return HeaderAddress(display_name=name, username=local, domain=domain)
-
-
-def _base(
-    *, kind: str, dedupe_key: str, from_email: str, from_name: str, to: str, subject: str,
-    now: datetime, auto_submitted: str, marker: str,
-) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = _address(from_email, from_name)
-    msg["To"] = _address(to)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = stable_message_id(dedupe_key, from_email.rpartition("@")[2])
-    msg["Auto-Submitted"] = auto_submitted
-    msg["Precedence"] = "bulk"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Loop"] = marker
-    msg[MARKER_HEADER] = kind
-    return msg
+__all__ = [
+    "MARKER_HEADER", "Outgoing", "compose_alert", "compose_auto_reply", "compose_contact_note",
+    "compose_digest", "compose_ladder", "compose_redirect", "sample_messages",
+    "stable_message_id",
+]
 
 
 def _owner_name(config: Config, email: str) -> str:
@@ -141,12 +59,12 @@ def compose_auto_reply(
     facts = action.facts
     dedupe_key = f"auto_reply:{facts.message_id}"
     owner_name = _owner_name(config, action.from_address)
-    msg = _base(
+    msg = base_message(
         kind="auto-reply", dedupe_key=dedupe_key, from_email=action.from_address,
         from_name=owner_name, to=action.to, subject=reply_subject(facts.subject), now=now,
         auto_submitted="auto-replied", marker=config.smtp.from_address,
     )
-    _thread(msg, facts.message_id, facts.references)
+    thread(msg, facts.message_id, facts.references)
     tz = config.tz
     attach = config.response.first_contact == "attach"
     context = {
@@ -176,9 +94,23 @@ def compose_auto_reply(
         on_sent["welcomed"] = action.to
     if action.names_contact:
         on_sent["note"] = {"sender": action.to, "kind": "contact_note"}
+    return _outgoing(
+        msg, kind="auto_reply", dedupe_key=dedupe_key, source_message_id=facts.message_id,
+        envelope_from="", recipients=(action.to,), on_sent=on_sent,
+    )
+
+
+def _outgoing(
+    msg: EmailMessage, *, kind: str, dedupe_key: str, source_message_id: str,
+    envelope_from: str, recipients: tuple[str, ...], on_sent: dict[str, object],
+    raw: bytes | None = None,
+) -> Outgoing:
+    """The queued form of `msg` (`raw` if it was serialized already): its bytes and envelope;
+    the `EmailMessage` itself is not kept."""
     return Outgoing(
-        kind="auto_reply", dedupe_key=dedupe_key, source_message_id=facts.message_id,
-        envelope_from="", recipients=(action.to,), message=msg, on_sent=on_sent,
+        kind=kind, dedupe_key=dedupe_key, source_message_id=source_message_id,
+        envelope_from=envelope_from, recipients=recipients, message_id=str(msg["Message-ID"]),
+        raw=serialize(msg) if raw is None else raw, on_sent=on_sent,
     )
 
 
@@ -216,8 +148,6 @@ def _agreement(action: AutoReply, config: Config, env: jinja2.Environment) -> st
 
 
 def _local(moment: datetime, config: Config) -> str:
-    from boundary_mail.templates import format_when
-
     return format_when(moment.astimezone(config.tz), config.locale)
 
 
@@ -230,54 +160,22 @@ def compose_contact_note(
     dedupe_key = f"contact_note:{facts.message_id}"
     owner_name = _owner_name(config, action.from_address)
     contact_name = _owner_name(config, action.contact)
-    msg = _base(
+    msg = base_message(
         kind="contact-note", dedupe_key=dedupe_key, from_email=action.from_address,
         from_name=owner_name, to=action.to, subject=reply_subject(facts.subject), now=now,
         auto_submitted="auto-replied", marker=config.smtp.from_address,
     )
-    _thread(msg, facts.message_id, facts.references)
+    thread(msg, facts.message_id, facts.references)
     msg.set_content(render(
         env, "contact_note.txt.j2", name=facts.sender.name if facts.sender else "",
         contact=action.contact, contact_name=contact_name or action.contact,
         owner_name=owner_name or action.from_address, client_name=action.client.name,
     ))
-    return Outgoing(
-        kind="contact_note", dedupe_key=dedupe_key, source_message_id=facts.message_id,
-        envelope_from="", recipients=(action.to,), message=msg,
+    return _outgoing(
+        msg, kind="contact_note", dedupe_key=dedupe_key, source_message_id=facts.message_id,
+        envelope_from="", recipients=(action.to,),
         on_sent={"note": {"sender": action.to, "kind": "contact_note"}},
     )
-
-
-def _thread(msg: EmailMessage, message_id: str, references: tuple[str, ...]) -> None:
-    """In-Reply-To and References per RFC 5322 §3.6.4 (RFC 3834 §3.1.6)."""
-    if not message_id.endswith("@boundary-mail.invalid>"):
-        msg["In-Reply-To"] = message_id
-        msg["References"] = " ".join([*references, message_id][-20:])
-
-
-# Header fields of the first delivery that must not travel with a redirected copy: the new
-# delivery writes its own, and a stale Delivered-To makes Postfix see a mail loop.
-_DELIVERY_FIELDS = (b"return-path", b"delivered-to", b"x-original-to")
-
-
-def _without_delivery_fields(raw: bytes) -> bytes:
-    """The original message minus its delivery trace fields; every other byte unchanged."""
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    newline = b"\r\n"
-    if not sep:
-        head, sep, body = raw.partition(b"\n\n")
-        newline = b"\n"
-    kept: list[bytes] = []
-    dropping = False
-    for line in head.split(newline):
-        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field above
-            if not dropping:
-                kept.append(line)
-            continue
-        dropping = line.split(b":", 1)[0].strip().lower() in _DELIVERY_FIELDS
-        if not dropping:
-            kept.append(line)
-    return newline.join(kept) + sep + body
 
 
 def compose_redirect(
@@ -287,35 +185,37 @@ def compose_redirect(
     so From, Message-ID, subject and body stay the client's and the reply threads correctly."""
     facts = action.facts
     dedupe_key = f"redirect:{facts.message_id}:{action.to}"
-    block = EmailMessage()
-    block["Resent-From"] = _address(config.smtp.from_address, config.smtp.from_name)
-    block["Resent-To"] = _address(action.to, _owner_name(config, action.to))
-    block["Resent-Date"] = format_datetime(now)
-    block["Resent-Message-ID"] = stable_message_id(
-        dedupe_key, config.smtp.from_address.rpartition("@")[2]
+    message_id = stable_message_id(dedupe_key, config.smtp.from_address.rpartition("@")[2])
+    head = resent_block(
+        from_email=config.smtp.from_address, from_name=config.smtp.from_name, to=action.to,
+        to_name=_owner_name(config, action.to), now=now, message_id=message_id,
+        marker=f"redirect; by={action.by}",
     )
-    block[MARKER_HEADER] = f"redirect; by={action.by}"
-    head = block.as_bytes(policy=SMTP).rstrip(b"\r\n") + b"\r\n"
     return Outgoing(
         kind="redirect", dedupe_key=dedupe_key, source_message_id=facts.message_id,
-        envelope_from=config.smtp.from_address, recipients=(action.to,), message=block,
-        on_sent={}, raw=head + _without_delivery_fields(original),
+        envelope_from=config.smtp.from_address, recipients=(action.to,),
+        message_id=message_id, raw=head + without_delivery_fields(original), on_sent={},
+        resent_block=len(head),
     )
 
 
-def _attach_original(msg: EmailMessage, original: bytes | None) -> None:
-    """Carry the client's message along as message/rfc822, so nobody has to search for it;
-    mail too broken to re-serialize travels as a file of its exact bytes instead."""
-    if not original:
-        return
-    parsed = BytesParser(policy=default_policy).parsebytes(original)
-    try:
-        parsed.as_bytes(policy=SMTP)
-    except Exception:  # broken mail in the wild: its bytes, untouched
-        msg.add_attachment(original, maintype="application", subtype="octet-stream",
-                           filename="original.eml")
-        return
-    msg.add_attachment(parsed)
+def _with_original(
+    build: Callable[[], EmailMessage], original: bytes | None
+) -> tuple[EmailMessage, bytes]:
+    """The message `build` makes and its bytes, carrying the client's message along as
+    message/rfc822, so nobody has to search for it; mail too broken to be written again
+    travels as a file of its exact bytes instead. (Writing the whole message is the test of
+    that: the attached message is written exactly as it would be on its own.)"""
+    msg = build()
+    if original:
+        msg.add_attachment(BytesParser(policy=POLICY).parsebytes(original))
+        try:
+            return msg, serialize(msg)
+        except Exception:  # broken mail in the wild: its bytes, untouched
+            msg = build()
+            msg.add_attachment(original, maintype="application", subtype="octet-stream",
+                               filename="original.eml")
+    return msg, serialize(msg)
 
 
 def compose_alert(
@@ -326,7 +226,7 @@ def compose_alert(
     dedupe_key = f"alert:{facts.message_id}"
     sender = facts.sender.email if facts.sender else (facts.return_path or "")
     client = action.client.name if action.client else "unassigned sender"
-    msg = _base(
+    msg = base_message(
         kind="alert", dedupe_key=dedupe_key, from_email=config.smtp.from_address,
         from_name=config.smtp.from_name, to=action.to[0],
         subject=f"URGENT: {client} ({sender})", now=now, auto_submitted="auto-generated",
@@ -334,15 +234,15 @@ def compose_alert(
     )
     if len(action.to) > 1:
         del msg["To"]
-        msg["To"] = [_address(a) for a in action.to]
+        msg["To"] = [address(a) for a in action.to]
     msg.set_content(render(
         env, "alert.txt.j2", client=client, sender=sender, why=action.why,
         subject=facts.subject, received=_local(facts.received_at, config),
         message_id=facts.message_id,
     ))
-    return Outgoing(
-        kind="alert", dedupe_key=dedupe_key, source_message_id=facts.message_id,
-        envelope_from=config.smtp.from_address, recipients=action.to, message=msg, on_sent={},
+    return _outgoing(
+        msg, kind="alert", dedupe_key=dedupe_key, source_message_id=facts.message_id,
+        envelope_from=config.smtp.from_address, recipients=action.to, on_sent={},
     )
 
 
@@ -360,23 +260,29 @@ def compose_ladder(
         f" {_local(item.deadline, config)} · missed by {step.overdue_hours:.1f} business hours"
         f" · follow-ups: {item.followups}"
     )
-    msg = _base(
-        kind=step.kind, dedupe_key=step.dedupe_key, from_email=config.smtp.from_address,
-        from_name=config.smtp.from_name, to=step.to,
-        subject=f"{word}: no answer yet to {client} ({item.sender})", now=now,
-        auto_submitted="auto-generated", marker=config.smtp.from_address,
-    )
-    msg.set_content(render(
+    text = render(
         env, "ladder.txt.j2", kind=step.kind, summary=summary, owner=item.owner,
         owner_name=_owner_name(config, item.owner) or item.owner, subject=item.subject,
         message_id=item.message_id, step=step.step, attached=bool(original),
         # Quoted for a shell: a Message-ID comes from the client's mail and may hold anything.
         ack_command=shlex.join(["boundary-mail", "ack", item.message_id]),
-    ))
-    _attach_original(msg, original)
-    return Outgoing(
-        kind=step.kind, dedupe_key=step.dedupe_key, source_message_id=item.message_id,
-        envelope_from=config.smtp.from_address, recipients=(step.to,), message=msg,
+    )
+
+    def build() -> EmailMessage:
+        msg = base_message(
+            kind=step.kind, dedupe_key=step.dedupe_key, from_email=config.smtp.from_address,
+            from_name=config.smtp.from_name, to=step.to,
+            subject=f"{word}: no answer yet to {client} ({item.sender})", now=now,
+            auto_submitted="auto-generated", marker=config.smtp.from_address,
+        )
+        msg.set_content(text)
+        return msg
+
+    msg, raw = _with_original(build, original)
+    return _outgoing(
+        msg, raw=raw, kind=step.kind, dedupe_key=step.dedupe_key,
+        source_message_id=item.message_id, envelope_from=config.smtp.from_address,
+        recipients=(step.to,),
         on_sent={"ladder": {"message_id": item.message_id, "step": step.step}},
     )
 
@@ -387,19 +293,18 @@ def compose_digest(
     """The daily digest: plain text and HTML alternatives, from the assistant to one team
     member, auto-generated (RFC 3834 §5), once per recipient and local day (the dedupe key)."""
     rendered = render_digest(env, digest, config)
-    msg = _base(
+    msg = base_message(
         kind="digest", dedupe_key=digest.dedupe_key, from_email=config.smtp.from_address,
         from_name=config.smtp.from_name, to=digest.recipient, subject=rendered.subject,
         now=now, auto_submitted="auto-generated", marker=config.smtp.from_address,
     )
     del msg["To"]
-    msg["To"] = _address(digest.recipient, digest.recipient_name)
+    msg["To"] = address(digest.recipient, digest.recipient_name)
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
-    return Outgoing(
-        kind="digest", dedupe_key=digest.dedupe_key, source_message_id="",
-        envelope_from=config.smtp.from_address, recipients=(digest.recipient,), message=msg,
-        on_sent={},
+    return _outgoing(
+        msg, kind="digest", dedupe_key=digest.dedupe_key, source_message_id="",
+        envelope_from=config.smtp.from_address, recipients=(digest.recipient,), on_sent={},
     )
 
 

@@ -1,0 +1,182 @@
+"""The MIME side of composing: header blocks, threading, the Resent-* block, and the bytes.
+
+Everything is built by the stdlib's `email` package under one policy of this module, which
+differs from `email.policy.default` in one way only: its header registry builds the class for
+a header name once. The stdlib's `HeaderRegistry.__getitem__` makes a new class with `type()`
+on every call, and `Message.__setitem__` calls it twice per header set (once for
+`header_max_count`, once to build the header); those classes were most of the time and
+memory composing took. Header objects are immutable once built (folding reads them), so the
+fields that are the same for every message of a window (From, Date, our markers) are built
+once and shared.
+
+Multipart boundaries derive from the Message-ID, so composing the same action twice gives
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import format_datetime
+from functools import lru_cache
+
+MARKER_HEADER = "X-Boundary-Mail"
+
+
+class _HeaderClasses(HeaderRegistry):
+    """`HeaderRegistry` that builds each header name's class once (up to a bound: the names
+    of an attached client message pass through here when it is folded again)."""
+
+    _BOUND = 256
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        built = self._built.get(key)
+        if built is None:
+            built = super().__getitem__(name)
+            if len(self._built) < self._BOUND:
+                self._built[key] = built
+        return built
+
+
+POLICY = default_policy.clone(header_factory=_HeaderClasses())
+SMTP_POLICY = POLICY.clone(linesep="\r\n")  # email.policy.SMTP, with the same registry
+
+
+def new_message() -> EmailMessage:
+    return EmailMessage(policy=POLICY)
+
+
+@lru_cache(maxsize=512)
+def shared_header(name: str, value: str) -> BaseHeader:
+    """One header object for a field that recurs in message after message."""
+    header: BaseHeader = POLICY.header_factory(name, value)
+    return header
+
+
+@lru_cache(maxsize=512)
+def address_header(name: str, email: str, display_name: str = "") -> BaseHeader:
+    """From or Resent-* with one of our addresses, built once per (field, address, name)."""
+    header: BaseHeader = POLICY.header_factory(name, address(email, display_name))
+    return header
+
+
+def address(email: str, name: str = "") -> Address:
+    local, _, domain = email.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)
+
+
+def stable_message_id(dedupe_key: str, domain: str) -> str:
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
+    return f"<bm.{digest}@{domain}>"
+
+
+def base_message(
+    *, kind: str, dedupe_key: str, from_email: str, from_name: str, to: str, subject: str,
+    now: datetime, auto_submitted: str, marker: str,
+) -> EmailMessage:
+    """A message with our header block: addressed, dated, identified and marked (RFC 3834
+    Auto-Submitted, Precedence, X-Auto-Response-Suppress, X-Loop and our own marker)."""
+    msg = new_message()
+    msg["From"] = address_header("From", from_email, from_name)
+    msg["To"] = address(to)  # a client's address: not worth keeping
+    msg["Subject"] = subject
+    msg["Date"] = shared_header("Date", format_datetime(now))
+    msg["Message-ID"] = stable_message_id(dedupe_key, from_email.rpartition("@")[2])
+    msg["Auto-Submitted"] = shared_header("Auto-Submitted", auto_submitted)
+    msg["Precedence"] = shared_header("Precedence", "bulk")
+    msg["X-Auto-Response-Suppress"] = shared_header("X-Auto-Response-Suppress", "All")
+    msg["X-Loop"] = shared_header("X-Loop", marker)
+    msg[MARKER_HEADER] = shared_header(MARKER_HEADER, kind)
+    return msg
+
+
+def thread(msg: EmailMessage, message_id: str, references: tuple[str, ...]) -> None:
+    """In-Reply-To and References per RFC 5322 §3.6.4 (RFC 3834 §3.1.6)."""
+    if not message_id.endswith("@boundary-mail.invalid>"):
+        msg["In-Reply-To"] = message_id
+        msg["References"] = " ".join([*references, message_id][-20:])
+
+
+def resent_block(
+    *, from_email: str, from_name: str, to: str, to_name: str, now: datetime, message_id: str,
+    marker: str,
+) -> bytes:
+    """The Resent-* fields of RFC 5322 §3.6.6 and our marker, CRLF-terminated, to go on top
+    of a redirected message."""
+    block = new_message()
+    block["Resent-From"] = address_header("Resent-From", from_email, from_name)
+    block["Resent-To"] = address_header("Resent-To", to, to_name)
+    block["Resent-Date"] = shared_header("Resent-Date", format_datetime(now))
+    block["Resent-Message-ID"] = message_id
+    block[MARKER_HEADER] = marker
+    return block.as_bytes(policy=SMTP_POLICY).rstrip(b"\r\n") + b"\r\n"
+
+
+# Header fields of the first delivery that must not travel with a redirected copy: the new
+# delivery writes its own, and a stale Delivered-To makes Postfix see a mail loop.
+_DELIVERY_FIELDS = (b"return-path", b"delivered-to", b"x-original-to")
+
+
+def without_delivery_fields(raw: bytes) -> bytes:
+    """The original message minus its delivery trace fields; every other byte unchanged."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    newline = b"\r\n"
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+        newline = b"\n"
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.split(newline):
+        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field above
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = line.split(b":", 1)[0].strip().lower() in _DELIVERY_FIELDS
+        if not dropping:
+            kept.append(line)
+    return newline.join(kept) + sep + body
+
+
+def _multiparts(part: EmailMessage) -> list[EmailMessage]:
+    """Our multipart containers, outermost first (not those inside an attached message)."""
+    if part.get_content_maintype() != "multipart":
+        return []
+    found = [part]
+    for sub in part.iter_parts():
+        found += _multiparts(sub)  # type: ignore[arg-type]
+    return found
+
+
+def serialize(msg: EmailMessage) -> bytes:
+    """The message's bytes with CRLF line ends, every multipart boundary derived from the
+    Message-ID (the email package would pick random ones), so that composing the same action
+    twice gives the same bytes. A boundary that occurs in the content (it may be guessed)
+    gets a counter appended, as the email package does with its random ones (any line that
+    starts with it counts: some readers take a prefix for the delimiter)."""
+    seed = str(msg["Message-ID"])
+    parts = [(p, len(p.get_payload())) for p in _multiparts(msg) if p.get_boundary() is None]
+    for i, (part, _) in enumerate(parts):
+        token = int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8])
+        part.set_boundary(f"{'=' * 15}{token % 10**19:019d}==")
+    counter = 0
+    while True:
+        raw = msg.as_bytes(policy=SMTP_POLICY)
+        # A part's delimiter lines are the only lines that may start with --boundary: one
+        # before each subpart and the closing one.
+        clashes = [
+            part for part, count in parts
+            if raw.count(b"\n--" + str(part.get_boundary()).encode()) != count + 1
+        ]
+        if not clashes:
+            return raw
+        for part in clashes:
+            part.set_boundary(f"{str(part.get_boundary()).partition('.')[0]}.{counter}")
+        counter += 1
