@@ -4,8 +4,9 @@
     .venv/bin/python bench/compose.py -n 10000 --repeat 5
 
 No mail server needed. Over the unit tests' agency (tests/unit/factories.py), composes N
-auto-replies to N distinct senders (HTML alternative on; every 4th a first contact with the
-working agreement attached, every 2nd naming the point of contact), then N/10 each of:
+auto-replies to N distinct senders whose mail arrived over the last day (HTML alternative on;
+every 4th a first contact with the working agreement attached, every 2nd naming the point of
+contact), then N/10 each of:
 redirects of a 4 KB original, ladder reminders with a 50 KB multipart original attached,
 contact notes and urgent alerts. For each kind it prints
     µs/msg      best of --repeat runs of compose + as_bytes() (what the window does before
@@ -49,7 +50,6 @@ from boundary_mail.templates import environment
 NOW = berlin(23, 10)
 CONFIG = agency(urgent=URGENT)
 ACME = CONFIG.clients[0]
-PROMISE = Promise(berlin(23, 8), NOW, berlin(24, 15))
 # A redirected original of about 4 KB: the 600-byte one with a longer body.
 REDIRECTED = ORIGINAL + b"More text of the client's message.\r\n" * 100
 
@@ -61,10 +61,12 @@ def senders(n: int) -> list[str]:
 def jobs(n: int) -> dict[str, tuple[int, Callable[[], list[Outgoing]]]]:
     """Kind → (how many, a function composing that many and returning them)."""
     env = environment(None, "en")
-    facts = [message(s, mailbox="ann", to=ANN, mid=f"<m{i}@acme.test>",
+    arrived = [NOW - timedelta(seconds=43 * (i + 1)) for i in range(n)]  # one a minute or so
+    facts = [message(s, mailbox="ann", to=ANN, mid=f"<m{i}@acme.test>", at=arrived[i],
                      subject=f"Question {i} about the spring campaign")
              for i, s in enumerate(senders(n))]
-    replies = [AutoReply(f, f.return_path or "", ANN, "window", PROMISE, ACME, ANN,
+    replies = [AutoReply(f, f.return_path or "", ANN, "window",
+                         Promise(f.received_at, NOW, berlin(24, 15)), ACME, ANN,
                          first_contact=i % 4 == 0, names_contact=i % 2 == 0)
                for i, f in enumerate(facts)]
     few = facts[: max(1, n // 10)]
