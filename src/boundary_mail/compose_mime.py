@@ -23,6 +23,8 @@ from email.policy import default as default_policy
 from email.utils import format_datetime
 from functools import lru_cache
 
+from boundary_mail.ids import stable_message_id as stable_message_id  # compose imports it here
+
 MARKER_HEADER = "X-Boundary-Mail"
 
 
@@ -71,11 +73,6 @@ def address_header(name: str, email: str, display_name: str = "") -> BaseHeader:
 def address(email: str, name: str = "") -> Address:
     local, _, domain = email.rpartition("@")
     return Address(display_name=name, username=local, domain=domain)
-
-
-def stable_message_id(dedupe_key: str, domain: str) -> str:
-    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
-    return f"<bm.{digest}@{domain}>"
 
 
 def base_message(

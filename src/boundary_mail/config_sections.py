@@ -264,6 +264,11 @@ class EscalationConfig(_Strict):
         EscalationStep(after_business_hours=0, notify="account_manager"),
         EscalationStep(after_business_hours=8, notify="lead"),
     ]
+    # The authserv-id (usually the host name) our receiving server writes into
+    # Authentication-Results. A team member's reply found in an inbox acknowledges an item
+    # only if that server's verdict says it passed DKIM or SPF+DMARC: anyone can write
+    # "From: ann@…". Empty: inbox copies never acknowledge (Sent, \Answered and `ack` do).
+    trusted_authserv_id: str = ""
 
     @field_validator("steps")
     @classmethod

@@ -7,7 +7,14 @@ commits nothing, decides exactly what a real run does. For each new inbox messag
 says whether to auto-reply (see `policy`), who owns it (see `directory`), whether to redirect
 it to the client's account manager and tell the client who that is, whether it is urgent,
 and whether it starts a tracked item, is a follow-up of one, or acknowledges one (a team
-member's reply).
+member's reply, which in an inbox must be proven theirs: see `tracking.inbox_reply_doubt`).
+
+A message that answers one of our own automatic messages (its In-Reply-To/References name the
+Message-ID of an auto-reply or a contact note of ours, stored or planned in this window) is
+never auto-answered (RFC 3834 §2: a responder that answers responses loops; a robot that
+changes its Return-Path with every message slips past the rate limit). It belongs to the
+thread of the message our auto-reply answered: a follow-up of its item while that is open;
+once it is closed, a new item unless a robot rule recognised it.
 """
 
 from __future__ import annotations
@@ -29,16 +36,23 @@ from boundary_mail.calendar import BusinessCalendar, Promise
 from boundary_mail.config import ClientConfig, Config, MailboxConfig
 from boundary_mail.directory import Directory, Match
 from boundary_mail.facts import MessageFacts
+from boundary_mail.ids import auto_reply_message_id, contact_note_message_id
 from boundary_mail.policy import ReplyDecision, decide_reply, reply_recipient
 from boundary_mail.snapshot import (
     NOTE_KIND_CONTACT,
     REPLY_KIND_WINDOW,
     StateSnapshot,
 )
-from boundary_mail.tracking import Acknowledgment, TrackedItem, team_reply_acknowledges
+from boundary_mail.tracking import (
+    Acknowledgment,
+    TrackedItem,
+    inbox_reply_doubt,
+    team_reply_acknowledges,
+)
 
 __all__ = [
-    "NOTE_KIND_CONTACT", "REPLY_KIND_WINDOW", "ROBOT_RULES", "Action", "AutoReply",
+    "NOTE_KIND_CONTACT", "REPLY_KIND_WINDOW", "REPLY_TO_OURS", "ROBOT_RULES", "Action",
+    "AutoReply",
     "ContactNote", "MessagePlan", "Planner", "Redirect", "UrgentAlert", "WindowMemory",
     "is_urgent", "loop_markers", "plan_window",
 ]
@@ -50,6 +64,8 @@ ROBOT_RULES = frozenset({
     "loop", "our-own-mail", "null-return-path", "list-header", "auto-submitted", "precedence",
     "x-auto-response-suppress", "system-sender", "delivery-report",
 })
+# The rule of a message that answers our own auto-reply or note: never answered (RFC 3834 §2).
+REPLY_TO_OURS = "reply-to-our-auto-reply"
 
 
 @dataclass(slots=True)
@@ -66,6 +82,9 @@ class WindowMemory:
     answered: set[str] = field(default_factory=set)  # message-ids an auto-reply was planned for
     tracked: dict[str, TrackedItem] = field(default_factory=dict)  # items started this window
     copies: set[tuple[str, str, int, str]] = field(default_factory=set)  # box, folder, uid, id
+    # The Message-IDs of the auto-replies and notes planned (their ids are derived from what
+    # they answer, see `ids`) → the message each answers.
+    ours: dict[str, str] = field(default_factory=dict)
 
 
 def loop_markers(config: Config) -> frozenset[str]:
@@ -167,9 +186,21 @@ class Planner:
             promise = Promise(facts.received_at, facts.received_at, facts.received_at)
             return MessagePlan(facts, match, ReplyDecision(False, "error", reason), promise)
 
+    def _answered_by_us(self, message_id: str) -> str | None:
+        """If `message_id` is our own auto-reply or note, the Message-ID it answered."""
+        found = self.memory.ours.get(message_id)
+        return found if found is not None else self.state.answered_by_us(message_id)
+
+    def _ours_among(self, ids: Iterable[str]) -> str | None:
+        """The first of `ids` that is one of our own messages."""
+        return next((m for m in ids if self._answered_by_us(m) is not None), None)
+
     def _open_root(self, ids: Iterable[str]) -> str | None:
+        """The open item the thread `ids` belongs to: theirs, or, for an answer to one of our
+        own messages, that of the message ours answered."""
         memory = self.memory
         wanted = tuple(ids)
+        wanted += tuple(s for s in (self._answered_by_us(m) for m in wanted) if s)
         for mid in wanted:
             root = memory.roots.get(mid)
             if root is not None and root not in memory.acknowledged:
@@ -215,11 +246,19 @@ class Planner:
         )
 
         if decision.rule == "own-address":
-            ack = team_reply_acknowledges(
-                facts, team_addresses=config.team_addresses, open_root=self._open_root,
-                now=self.now,
-            )
-            return MessagePlan(facts, match, decision, promise, acknowledges=ack)
+            doubt = inbox_reply_doubt(
+                facts, trusted_authserv_id=config.escalation.trusted_authserv_id)
+            if not doubt:
+                ack = team_reply_acknowledges(
+                    facts, team_addresses=config.team_addresses, open_root=self._open_root,
+                    now=self.now,
+                )
+                return MessagePlan(facts, match, decision, promise, acknowledges=ack)
+            # Unproven: mail in the thread like any other, never an acknowledgment.
+            decision = ReplyDecision(False, decision.rule, f"{decision.reason} It does not"
+                                     f" acknowledge anything: {doubt}.")
+            followup = None if duplicate else self._open_root(facts.thread_ids)
+            return MessagePlan(facts, match, decision, promise, followup_of=followup)
         if decision.rule in ROBOT_RULES:
             return MessagePlan(facts, match, decision, promise)
         urgent = is_urgent(facts, config, match.client)
@@ -254,6 +293,7 @@ class Planner:
             ))
         elif tell_contact and decision.rule == "rate-limited" and match.client is not None:
             actions.append(ContactNote(facts, recipient, mailbox.owner, match.owner, match.client))
+            memory.ours[contact_note_message_id(mid, mailbox.owner)] = mid
         if tell_contact:
             memory.replied.add((recipient, NOTE_KIND_CONTACT))
 
@@ -285,6 +325,11 @@ class Planner:
         )
         if not decision.reply:
             return decision
+        ours = self._ours_among(facts.thread_ids)
+        if ours is not None:
+            return ReplyDecision(False, REPLY_TO_OURS, f"The message answers {ours}, an"
+                                 " automatic message of ours; answering it could start a loop"
+                                 " (RFC 3834 §2).")
         if duplicate:
             return ReplyDecision(False, "duplicate", "the same message reached another"
                                  " monitored mailbox and is handled there")
@@ -325,6 +370,7 @@ class Planner:
         )
         if first:
             memory.welcomed.add(recipient)
+        memory.ours[auto_reply_message_id(facts.message_id, mailbox.owner)] = facts.message_id
         return AutoReply(
             facts=facts, to=recipient, from_address=mailbox.owner, kind=REPLY_KIND_WINDOW,
             promise=promise, client=match.client, contact=match.owner, first_contact=first,

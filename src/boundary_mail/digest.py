@@ -82,6 +82,7 @@ RULE_LABELS = {
     "delivery-report": "delivery or read report",
     "not-addressed": "not addressed to the mailbox (Bcc, list)",
     "rate-limited": "sender had an auto-reply recently",
+    "reply-to-our-auto-reply": "answer to our own auto-reply (RFC 3834 §2)",
 }
 
 

@@ -51,6 +51,7 @@ class MessageFacts:
     report_type: str = ""  # the report-type parameter of multipart/report
     flags: frozenset[str] = field(default_factory=frozenset)
     our_marker: str = ""  # value of our X-Boundary-Mail header, if present
+    auth_results: tuple[str, ...] = ()  # Authentication-Results values, topmost first
     size: int = 0
     preview: str = ""  # the start of the text, fetched only to look for urgent keywords
 

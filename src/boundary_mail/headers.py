@@ -28,6 +28,7 @@ FETCHED_HEADERS = (
     "Precedence", "List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe", "List-Post",
     "List-Owner", "List-Archive", "X-Auto-Response-Suppress", "X-Loop", "Content-Type",
     "X-Boundary-Mail", "Delivered-To", "MIME-Version", "Content-Transfer-Encoding",
+    "Authentication-Results",
 )
 LIST_HEADERS = (
     "List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe", "List-Post", "List-Owner",
@@ -279,6 +280,9 @@ def parse_facts(
         report_type=report,
         flags=frozenset(flags),
         our_marker=_text(marker[0]) if marker else "",
+        auth_results=tuple(
+            _clean(_valid_unicode(v)) for v in fields.get("authentication-results", ())
+        ),
         size=size,
     )
 

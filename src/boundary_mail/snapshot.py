@@ -31,7 +31,7 @@ class SnapshotKeys:
 
     addresses: frozenset[str]  # reply recipients and senders: rate limit, known contacts
     message_ids: frozenset[str]  # the batch's own ids: tracked already?
-    thread_ids: frozenset[str]  # ids the batch refers to: which open item is that?
+    thread_ids: frozenset[str]  # ids the batch refers to: which open item, ours?
 
 
 def keys_for(messages: Iterable[MessageFacts]) -> SnapshotKeys:
@@ -70,11 +70,15 @@ class StateSnapshot:
     known: frozenset[str] = frozenset()  # addresses we have seen mail from
     tracked: frozenset[str] = frozenset()  # items and counted follow-ups
     roots: Mapping[str, str] = field(default_factory=dict)  # id → open item it belongs to
+    # Our own messages among the thread ids: their Message-ID → the message they answered
+    # ("" for mail about no message, such as a digest). Their sources' roots are in `roots`.
+    ours: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Accept plain sets and dicts from callers; keep the snapshot immutable.
         object.__setattr__(self, "replies", _frozen_map(self.replies))
         object.__setattr__(self, "roots", _frozen_map(self.roots))
+        object.__setattr__(self, "ours", _frozen_map(self.ours))
         object.__setattr__(self, "queued", frozenset(self.queued))
         object.__setattr__(self, "known", frozenset(self.known))
         object.__setattr__(self, "tracked", frozenset(self.tracked))
@@ -90,6 +94,10 @@ class StateSnapshot:
 
     def is_tracked(self, message_id: str) -> bool:
         return message_id in self.tracked
+
+    def answered_by_us(self, message_id: str) -> str | None:
+        """If `message_id` is one of our own messages, the Message-ID it answered."""
+        return self.ours.get(message_id)
 
     def open_root(self, ids: Sequence[str]) -> str | None:
         """The open item that the first of `ids` with one is, or is a follow-up of."""

@@ -32,6 +32,11 @@ GINA = "gina@globex.test"  # Globex's one configured address
 STRANGER = "sam@elsewhere.test"  # no client
 
 
+MX = "mx.agency.test"  # the authserv-id the agency's receiving server writes
+# What that server writes on top of a team member's genuine, DKIM-signed mail.
+SIGNED = f"Authentication-Results: {MX}; dkim=pass header.d=agency.test"
+
+
 def berlin(day: int, hour: int, minute: int = 0, *, month: int = 11) -> datetime:
     """A local moment in 2026 (November unless told): berlin(23, 8) is Monday 23 Nov, 08:00."""
     return datetime(2026, month, day, hour, minute, tzinfo=BERLIN)
@@ -73,6 +78,11 @@ def agency(**sections: Any) -> Config:
         else:
             data[key] = value
     return Config(**data)
+
+
+def trusting_mx(**sections: Any) -> Config:
+    """The agency's config, trusting the Authentication-Results of its receiving server."""
+    return agency(escalation={"trusted_authserv_id": MX}, **sections)
 
 
 def calendar_of(config: Config) -> BusinessCalendar:

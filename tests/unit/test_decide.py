@@ -10,6 +10,8 @@ Berlin time, and the message arrived at 08:00 that morning.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -26,6 +28,7 @@ from boundary_mail.decide import (
 )
 from boundary_mail.directory import Directory
 from boundary_mail.facts import MessageFacts
+from boundary_mail.ids import auto_reply_message_id, contact_note_message_id
 from boundary_mail.tracking import is_answered, team_reply_acknowledges
 from tests.unit.factories import (
     ANN,
@@ -34,6 +37,8 @@ from tests.unit.factories import (
     GINA,
     LEAD,
     MONDAY_EARLY,
+    MX,
+    SIGNED,
     STRANGER,
     StateSnapshot,
     agency,
@@ -41,6 +46,7 @@ from tests.unit.factories import (
     calendar_of,
     message,
     plan,
+    trusting_mx,
 )
 
 NOW = berlin(23, 10)
@@ -333,11 +339,12 @@ def test_the_original_and_its_followup_in_one_window_make_one_item() -> None:
 def test_after_an_acknowledgment_the_next_client_message_is_a_new_item(
     root_in_state: bool,
 ) -> None:
-    """Ann answered in this window (her reply, Cc Bob, is in Bob's inbox); Carla's next
-    message in that thread asks something new: a new item, not a follow-up."""
+    """Ann answered in this window (her reply, Cc Bob, signed, is in Bob's inbox); Carla's
+    next message in that thread asks something new: a new item, not a follow-up."""
     messages = [
         message(ANN, mailbox="bob", to=CARLA, cc=BOB, uid=1, mid="<a1@agency.test>",
-                in_reply_to=ROOT, references=ROOT, at=MONDAY_EARLY + timedelta(minutes=30)),
+                in_reply_to=ROOT, references=ROOT, at=MONDAY_EARLY + timedelta(minutes=30),
+                extra=[SIGNED]),
         message(CARLA, mailbox="ann", to=ANN, uid=2, mid="<m2@acme.test>", in_reply_to=
                 "<a1@agency.test>", references=f"{ROOT} <a1@agency.test>",
                 at=MONDAY_EARLY + timedelta(minutes=60)),
@@ -348,7 +355,7 @@ def test_after_an_acknowledgment_the_next_client_message_is_a_new_item(
     else:
         messages.append(message(CARLA, mailbox="ann", to=ANN, uid=1))
 
-    plans = plan(*messages, state=state)
+    plans = plan(*messages, state=state, config=trusting_mx())
 
     reply, new = plans[-2:]
     assert reply.acknowledges is not None and reply.acknowledges.root_id == ROOT
@@ -360,12 +367,13 @@ def test_after_an_acknowledgment_the_next_client_message_is_a_new_item(
 
 
 def test_a_team_members_reply_in_an_inbox_acknowledges_the_item() -> None:
-    """Ann's reply to Carla, a copy of which (Cc) lands in Bob's inbox, acknowledges the open
-    item it answers; it is not itself tracked, routed or answered."""
+    """Ann's reply to Carla, a copy of which (Cc) lands in Bob's inbox, proven hers by the
+    receiving server (DKIM passed), acknowledges the open item it answers; it is not itself
+    tracked, routed or answered."""
     facts = message(ANN, mailbox="bob", to=CARLA, cc=BOB, mid="<a1@agency.test>",
-                    in_reply_to=ROOT, at=berlin(23, 9))
+                    in_reply_to=ROOT, at=berlin(23, 9), extra=[SIGNED])
 
-    p = only(plan(facts, state=StateSnapshot().with_open(ROOT)))
+    p = only(plan(facts, state=StateSnapshot().with_open(ROOT), config=trusting_mx()))
 
     assert p.reply.rule == "own-address"
     assert p.acknowledges is not None
@@ -380,7 +388,7 @@ def test_a_reply_to_a_followup_acknowledges_the_item(followup_in_state: bool) ->
     """Ann answered Carla's "did you get my email?" rather than the first message: that
     acknowledges the item the follow-up belongs to."""
     reply = message(ANN, mailbox="bob", to=CARLA, cc=BOB, uid=9, mid="<a1@agency.test>",
-                    in_reply_to="<m2@acme.test>", at=berlin(23, 9, 30))
+                    in_reply_to="<m2@acme.test>", at=berlin(23, 9, 30), extra=[SIGNED])
     if followup_in_state:
         state = StateSnapshot(tracked={ROOT}, roots={ROOT: ROOT, "<m2@acme.test>": ROOT})
         messages = [reply]
@@ -391,7 +399,7 @@ def test_a_reply_to_a_followup_acknowledges_the_item(followup_in_state: bool) ->
                             in_reply_to=ROOT, at=berlin(23, 9)),
                     reply]
 
-    p = plan(*messages, state=state)[-1]
+    p = plan(*messages, state=state, config=trusting_mx())[-1]
 
     assert p.acknowledges is not None and p.acknowledges.root_id == ROOT
 
@@ -650,3 +658,209 @@ def test_a_message_that_cannot_be_decided_is_recorded_and_the_rest_go_on() -> No
     assert (poison.reply.rule, poison.actions, poison.track) == ("error", (), None)
     assert "RuntimeError" in poison.reply.reason
     assert good.track is not None and actions_of(AutoReply, [good])
+
+
+# -- a team member's reply in an inbox must be proven theirs (issue 12, item 7) ----------------
+
+FORGER = "<bounce@forger.test>"
+
+
+@pytest.mark.parametrize(("headers", "config_id", "acknowledges"), [
+    pytest.param({"extra": [SIGNED]}, MX, True, id="dkim-pass-from-our-mx"),
+    pytest.param({"extra": [f"Authentication-Results: {MX}; spf=pass"
+                            f" smtp.mailfrom={ANN}; dmarc=pass header.from=agency.test"]},
+                 MX, True, id="spf-and-dmarc-pass-from-our-mx"),
+    pytest.param({"extra": [f"Authentication-Results: {MX}; dkim=pass header.d=agency.test"
+                            " (good)", f"Authentication-Results: {MX}; spf=fail"]},
+                 MX, True, id="two-fields-of-our-mx"),
+    pytest.param({"return_path": FORGER, "extra": [SIGNED]}, MX, False,
+                 id="foreign-return-path"),
+    pytest.param({"return_path": FORGER}, MX, False, id="foreign-return-path-no-results"),
+    pytest.param({}, MX, False, id="no-authentication-results"),
+    pytest.param({"extra": [SIGNED]}, "", False, id="no-trusted-authserv-id-configured"),
+    pytest.param({"extra": ["Authentication-Results: mx.forger.test; dkim=pass"
+                            " header.d=agency.test"]}, MX, False, id="the-forgers-own-field"),
+    pytest.param({"extra": ["Authentication-Results: mx.forger.test; none", SIGNED]}, MX, False,
+                 id="ours-below-a-foreign-field-came-with-the-message"),
+    pytest.param({"extra": [f"Authentication-Results: {MX}; dkim=fail header.d=agency.test"]},
+                 MX, False, id="dkim-fail"),
+    pytest.param({"extra": [f"Authentication-Results: {MX}; dkim=pass header.d=forger.test"]},
+                 MX, False, id="dkim-pass-for-another-domain"),
+    pytest.param({"extra": [f"Authentication-Results: {MX}; spf=pass smtp.mailfrom={ANN}"]},
+                 MX, False, id="spf-without-dmarc"),
+    pytest.param({"extra": [f"Authentication-Results: {MX}; dkim=pass (((junk"]}, MX, False,
+                 id="junk"),
+])
+def test_an_inbox_reply_acknowledges_only_when_our_server_proves_the_author(
+    headers: dict[str, Any], config_id: str, acknowledges: bool
+) -> None:
+    """A message From: ann@… answering an open item, in Bob's inbox, acknowledges it only when
+    its Return-Path is Ann and the topmost Authentication-Results of our receiving server
+    (`escalation.trusted_authserv_id`) say DKIM, or SPF and DMARC, passed for agency.test.
+    Otherwise it is mail in the thread (a follow-up), never answered, and the reason says
+    why it acknowledged nothing."""
+    facts = message(ANN, mailbox="bob", to=CARLA, cc=BOB, mid="<a1@agency.test>",
+                    in_reply_to=ROOT, at=berlin(23, 9), **headers)
+    config = agency(escalation={"trusted_authserv_id": config_id})
+
+    p = only(plan(facts, state=StateSnapshot().with_open(ROOT), config=config))
+
+    assert (p.reply.reply, p.reply.rule, p.actions, p.track) == (False, "own-address", (), None)
+    if acknowledges:
+        assert p.acknowledges is not None and p.acknowledges.root_id == ROOT
+        assert p.followup_of is None
+    else:
+        assert p.acknowledges is None
+        assert p.followup_of == ROOT
+        assert "does not acknowledge anything" in p.reply.reason
+
+
+def test_a_forged_reply_leaves_the_item_open_for_the_rest_of_the_window() -> None:
+    """After a forged "reply" from Ann, Carla's next message in the thread is a follow-up of
+    the still open item, not a new item."""
+    forged = message(ANN, mailbox="ann", to=ANN, uid=1, mid="<f1@forger.test>",
+                     in_reply_to=ROOT, return_path=FORGER, at=berlin(23, 9))
+    followup = message(CARLA, mailbox="ann", to=ANN, uid=2, mid="<m2@acme.test>",
+                       in_reply_to="<f1@forger.test>", references=f"{ROOT} <f1@forger.test>",
+                       at=berlin(23, 9, 30))
+
+    forged_plan, followup_plan = plan(forged, followup, state=StateSnapshot().with_open(ROOT),
+                                      config=trusting_mx())
+
+    assert forged_plan.acknowledges is None
+    assert (followup_plan.followup_of, followup_plan.track) == (ROOT, None)
+
+
+def test_sent_folder_replies_need_no_proof() -> None:
+    """The Sent folder is written by the team member's own mail client: a reply there
+    acknowledges without Authentication-Results (and without trusted_authserv_id)."""
+    sent = message(ANN, mailbox="ann", folder="Sent", to=CARLA, mid="<a1@agency.test>",
+                   in_reply_to=ROOT, at=berlin(23, 9))
+    config = agency()
+
+    acks = Planner(config, calendar_of(config), NOW).plan_sent(
+        [sent], StateSnapshot().with_open(ROOT))
+
+    assert [a.root_id for a in acks] == [ROOT]
+
+
+# -- answers to our own automatic mail (issue 12, item 8) --------------------------------------
+
+ROBOT = "bounce-1@tickets.acme.test"  # Acme's robot: no Auto-Submitted, a new address each time
+OUR_REPLY = auto_reply_message_id(ROOT, ANN)  # our auto-reply to Carla's message, from Ann
+
+
+def robot_answer(*, extra: Sequence[str] = (), **thread: str) -> MessageFacts:
+    """The robot's answer, naming our auto-reply to Carla unless told otherwise."""
+    return message(ROBOT, mailbox="ann", to=ANN, uid=5, mid="<r1@tickets.acme.test>",
+                   subject="Re: Auto: Quote for the spring campaign", at=berlin(23, 9),
+                   extra=extra, **(thread or {"in_reply_to": OUR_REPLY}))
+
+
+@pytest.mark.parametrize("thread", [
+    pytest.param({"in_reply_to": OUR_REPLY}, id="in-reply-to"),
+    pytest.param({"references": f"<older@tickets.acme.test> {OUR_REPLY}"}, id="references"),
+])
+def test_an_answer_to_our_auto_reply_is_never_answered_and_follows_its_thread(
+    thread: dict[str, str],
+) -> None:
+    """A message whose In-Reply-To or References names our stored auto-reply to Carla gets
+    no auto-reply (RFC 3834 §2), whatever its Return-Path, and is counted as a follow-up on
+    the item our auto-reply answered: no new item."""
+    state = StateSnapshot(ours={OUR_REPLY: ROOT}).with_open(ROOT)
+
+    p = only(plan(robot_answer(**thread), state=state))
+
+    assert (p.reply.reply, p.reply.rule) == (False, "reply-to-our-auto-reply")
+    assert actions_of(AutoReply, [p]) == []
+    assert (p.followup_of, p.track) == (ROOT, None)
+
+
+def test_an_answer_to_our_auto_reply_to_a_followup_counts_on_the_item() -> None:
+    """Our auto-reply answered Carla's follow-up <m2>: the robot's answer to it is counted
+    on the item <m2> belongs to."""
+    ours = auto_reply_message_id("<m2@acme.test>", ANN)
+    state = StateSnapshot(tracked={ROOT}, roots={ROOT: ROOT, "<m2@acme.test>": ROOT},
+                          ours={ours: "<m2@acme.test>"})
+
+    p = only(plan(robot_answer(in_reply_to=ours), state=state))
+
+    assert (p.reply.rule, p.followup_of, p.track) == ("reply-to-our-auto-reply", ROOT, None)
+
+
+@pytest.mark.parametrize(("extra", "rule", "tracked"), [
+    pytest.param([], "reply-to-our-auto-reply", True, id="a-person-maybe-new-item"),
+    pytest.param(["Auto-Submitted: auto-replied"], "auto-submitted", False, id="a-robot"),
+    pytest.param(["Precedence: bulk"], "precedence", False, id="bulk"),
+])
+def test_once_the_item_is_closed_an_answer_to_ours_is_new_only_from_a_person(
+    extra: list[str], rule: str, tracked: bool
+) -> None:
+    """The item our auto-reply answered is acknowledged (not among the open roots): an
+    answer to our auto-reply is still never answered; it is a new item unless a robot rule
+    recognises it."""
+    state = StateSnapshot(tracked={ROOT}, ours={OUR_REPLY: ROOT})
+
+    p = only(plan(robot_answer(extra=extra), state=state))
+
+    assert (p.reply.reply, p.reply.rule, p.followup_of) == (False, rule, None)
+    assert (p.track is not None) == tracked
+
+
+def test_our_contact_note_counts_as_ours_too() -> None:
+    """A contact note (sent from the mailbox Carla wrote to) is our automatic mail as well."""
+    note = contact_note_message_id(ROOT, BOB)
+    state = StateSnapshot(ours={note: ROOT}).with_open(ROOT)
+
+    p = only(plan(robot_answer(in_reply_to=note), state=state))
+
+    assert (p.reply.rule, p.followup_of) == ("reply-to-our-auto-reply", ROOT)
+
+
+def test_an_auto_reply_planned_earlier_in_the_window_is_known_as_ours() -> None:
+    """Nothing is stored yet (a dry run commits nothing): the planner knows the Message-ID of
+    the auto-reply it planned in an earlier batch, because our ids derive from what they
+    answer, so an answer to it in a later batch is a follow-up, not answered."""
+    config = agency()
+    planner = Planner(config, calendar_of(config), NOW)
+    (first,) = planner.plan_inbox([message(CARLA, mailbox="ann", to=ANN, uid=1)],
+                                  StateSnapshot())
+    (answer,) = planner.plan_inbox([robot_answer()], StateSnapshot())
+
+    assert auto_reply(first).to == CARLA
+    assert (answer.reply.rule, answer.followup_of, answer.track) == (
+        "reply-to-our-auto-reply", ROOT, None)
+
+
+def test_a_robot_that_hops_return_paths_gets_one_auto_reply() -> None:
+    """The robot answers every message of ours from a new Return-Path (bounce-1@, bounce-2@,
+    …), each answer naming only the message it answers. Over a week of windows it gets the one
+    auto-reply its first message got, and everything else is one item's follow-ups."""
+    config = agency()
+    calendar = calendar_of(config)
+    first = message("bounce-0@tickets.acme.test", mailbox="ann", to=ANN, uid=1,
+                    mid="<t0@tickets.acme.test>", at=berlin(23, 8))
+    stored = StateSnapshot()
+    pending = [first]
+    replies: list[AutoReply] = []
+    items, followups = [], []
+    for n, window in enumerate([berlin(23, 10), berlin(23, 15), berlin(24, 10), berlin(24, 15),
+                                berlin(25, 10), berlin(26, 10), berlin(27, 10), berlin(30, 10)]):
+        plans = Planner(config, calendar, window).plan_inbox(pending, stored)
+        pending = []
+        for p in plans:
+            items += [p.track.message_id] if p.track else []
+            followups += [p.followup_of] if p.followup_of else []
+            for reply in actions_of(AutoReply, [p]):
+                replies.append(reply)
+                ours = auto_reply_message_id(reply.facts.message_id, reply.from_address)
+                stored = replace(stored, ours={**stored.ours, ours: reply.facts.message_id})
+                pending.append(message(f"bounce-{n + 1}@tickets.acme.test", mailbox="ann",
+                                       to=ANN, uid=n + 2, mid=f"<t{n + 1}@tickets.acme.test>",
+                                       in_reply_to=ours, at=window + timedelta(minutes=5)))
+        stored = stored.with_open(*items)
+        stored = replace(stored, roots={**stored.roots, **{f: f for f in followups}})
+
+    assert len(replies) == 1
+    assert items == ["<t0@tickets.acme.test>"]
+    assert followups == ["<t0@tickets.acme.test>"]

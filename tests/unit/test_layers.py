@@ -21,9 +21,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / PACKAGE
 # The pure core, listed by hand (no discovery: a module that is missing fails, it is never
 # skipped). A NEW CORE MODULE MUST BE ADDED HERE when it lands (snapshot, plan, …).
 CORE = (
-    "actions", "calendar", "chart", "decide", "digest", "digest_data", "digest_render",
-    "directory", "errors", "facts", "headers", "ladder", "plan", "policy", "snapshot",
-    "tracking",
+    "actions", "authresults", "calendar", "chart", "decide", "digest", "digest_data",
+    "digest_render", "directory", "errors", "facts", "headers", "ids", "ladder", "plan",
+    "policy", "snapshot", "tracking",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({

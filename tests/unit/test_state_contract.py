@@ -34,6 +34,7 @@ class State(Protocol):
     def record_contacts(self, addresses: set[str], now: datetime) -> None: ...
     def queue_reply(self, key: str, effects: SendEffects) -> None: ...
     def send(self, key: str, at: datetime) -> None: ...
+    def queue_ours(self, message_id: str, source_message_id: str) -> None: ...
     def snapshot(self, keys: SnapshotKeys) -> StateSnapshot: ...
 
 
@@ -46,6 +47,7 @@ class MemoryState:
     contacts: set[str] = field(default_factory=set)
     pending: dict[str, SendEffects] = field(default_factory=dict)
     replies: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    ours: dict[str, str] = field(default_factory=dict)  # our Message-ID → what it answered
 
     def add_item(self, item: TrackedItem, now: datetime) -> bool:
         new = item.message_id not in self.items
@@ -78,14 +80,19 @@ class MemoryState:
         if effects.welcomed:
             self.contacts.add(effects.welcomed)
 
+    def queue_ours(self, message_id: str, source_message_id: str) -> None:
+        self.ours.setdefault(message_id, source_message_id)
+
     def snapshot(self, keys: SnapshotKeys) -> StateSnapshot:
         queued = {(e.reply_to, e.reply_kind) for e in self.pending.values()
                   if e.reply_to in keys.addresses and e.reply_kind} | {
                   (e.note_to, "contact_note") for e in self.pending.values()
                   if e.note_to in keys.addresses}
-        roots = {m: m for m in keys.thread_ids if self.items.get(m)}
+        ours = {m: s for m, s in self.ours.items() if m in keys.thread_ids}
+        looked_up = keys.thread_ids | {s for s in ours.values() if s}
+        roots = {m: m for m in looked_up if self.items.get(m)}
         roots |= {m: r for m, r in self.followups.items()
-                  if m in keys.thread_ids and self.items.get(r)}
+                  if m in looked_up and self.items.get(r)}
         return StateSnapshot(
             replies={k: v for k, v in self.replies.items() if k[0] in keys.addresses},
             queued=frozenset((str(a), str(k)) for a, k in queued),
@@ -93,6 +100,7 @@ class MemoryState:
             tracked=frozenset(m for m in keys.message_ids
                               if m in self.items or m in self.followups),
             roots=roots,
+            ours=ours,
         )
 
 
@@ -114,6 +122,13 @@ class SqliteState:
             recipients=[effects.reply_to or effects.note_to or ""],
             outgoing_message_id=f"<bm.{key}@agency.test>", raw=b"x", on_sent=effects,
             now=NOW,
+        )
+
+    def queue_ours(self, message_id: str, source_message_id: str) -> None:
+        self.store.add_action(
+            dedupe_key=f"auto_reply:{message_id}", kind="auto_reply",
+            source_message_id=source_message_id, envelope_from="", recipients=["x@acme.test"],
+            outgoing_message_id=message_id, raw=b"x", on_sent={}, now=NOW,
         )
 
     def send(self, key: str, at: datetime) -> None:
@@ -206,3 +221,26 @@ def test_known_contacts_are_the_senders_seen_and_the_welcomed(state: State) -> N
     assert state.snapshot(ask).known == {"old@acme.test"}
     state.send("auto_reply:<w@x>", NOW)
     assert state.snapshot(ask).known == {"old@acme.test", "new@acme.test"}
+
+
+def test_our_own_messages_lead_to_what_they_answered(state: State) -> None:
+    """Our queued or sent messages among the thread ids are "ours", each with the message it
+    answered ("" for a digest); the open item that message is, or follows, is in the roots;
+    a closed one is not."""
+    for mid in ("<open@x>", "<closed@x>"):
+        state.add_item(item(mid), NOW)
+    state.add_followup("<f1@x>", "<open@x>", MONDAY_EARLY)
+    state.acknowledge("<closed@x>", NOW, "reply")
+    state.queue_ours("<bm.1@agency.test>", "<f1@x>")
+    state.queue_ours("<bm.2@agency.test>", "<closed@x>")
+    state.queue_ours("<bm.3@agency.test>", "")
+    state.queue_ours("<bm.4@agency.test>", "<open@x>")  # not asked for
+
+    snap = state.snapshot(keys(threads={"<bm.1@agency.test>", "<bm.2@agency.test>",
+                                        "<bm.3@agency.test>", "<unknown@x>"}))
+
+    assert snap.ours == {"<bm.1@agency.test>": "<f1@x>", "<bm.2@agency.test>": "<closed@x>",
+                         "<bm.3@agency.test>": ""}
+    assert snap.roots == {"<f1@x>": "<open@x>"}
+    assert snap.answered_by_us("<bm.1@agency.test>") == "<f1@x>"
+    assert snap.answered_by_us("<unknown@x>") is None

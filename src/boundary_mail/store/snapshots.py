@@ -31,13 +31,20 @@ class Snapshots(Database):
         )} | {r[0] for r in self._rows(
             "SELECT message_id FROM followups WHERE message_id IN ({marks})", ids,
         )}
+        # Our own messages the batch refers to (outgoing_message_id is UNIQUE, so indexed),
+        # and the messages they answered, whose open items a reply to ours belongs to.
+        ours = {r[0]: r[1] for r in self._rows(
+            "SELECT outgoing_message_id, source_message_id FROM actions"
+            " WHERE outgoing_message_id IN ({marks})", threads,
+        )}
+        looked_up = threads | {source for source in ours.values() if source}
         roots = {r[0]: r[0] for r in self._rows(
             "SELECT message_id FROM items WHERE status = 'open' AND message_id IN ({marks})",
-            threads,
+            looked_up,
         )} | {r[0]: r[1] for r in self._rows(
             "SELECT f.message_id, f.root_id FROM followups f JOIN items i"
             " ON i.message_id = f.root_id WHERE i.status = 'open'"
-            " AND f.message_id IN ({marks})", threads,
+            " AND f.message_id IN ({marks})", looked_up,
         )}
         return StateSnapshot(replies=replies, queued=frozenset(queued), known=frozenset(known),
-                             tracked=frozenset(tracked), roots=roots)
+                             tracked=frozenset(tracked), roots=roots, ours=ours)
