@@ -23,6 +23,16 @@ Answer-by
     itself. Friday 16:05 → read Monday 10:00 → with N = 1, answer by Tuesday 15:00. The promise
     in the auto-reply and the escalation deadline both come from this one calculation, so the
     sender and the escalation ladder never disagree.
+Missed windows
+    A window that did not run (the service was down, the machine asleep) is run at start-up or
+    on waking only if it is the latest window so far of the current day, and only on a business
+    day: `BusinessCalendar.missed_window`. Mail of earlier days waits for no old window; it is
+    read by the next one that runs.
+Reading late
+    A reply never states a time before its own Date. When the promised read time has passed
+    (windows did not run), the window running now reads the message: `promise_at` says read
+    now, and counts answer-by from now's business day by the same rule (from the next business
+    day when now's day is none), never before now. The tracked item keeps that same deadline.
 Business hours
     ``schedule.business_hours`` (start, end) on business days, measured in elapsed time: a
     business day that contains a DST change is an hour shorter or longer. The escalation ladder
@@ -183,6 +193,37 @@ class BusinessCalendar:
             read_at=read.astimezone(self.tz),
             answer_by=answer_by.astimezone(self.tz),
         )
+
+    @_in_date_range
+    def promise_at(
+        self, received_at: datetime, now: datetime, answer_within_business_days: int
+    ) -> Promise:
+        """What a reply sent at ``now`` promises and the tracked item enforces: `promise`,
+        unless its read time is before ``now``; then read ``now`` (by the window running), and
+        answer by the last window N business days after now's day (the next business day if
+        now's is none), never before ``now``."""
+        usual = self.promise(received_at, answer_within_business_days)
+        moment = _utc(now)
+        if usual.read_at >= moment:
+            return usual
+        day = self._local_date(moment)
+        if not self._business_day(day):
+            day = self._next_business_day(day)
+        for _ in range(answer_within_business_days):
+            day = self._next_business_day(day)
+        answer_by = max(self._windows_on(day)[-1], moment)
+        return Promise(usual.received_at, moment.astimezone(self.tz), answer_by.astimezone(self.tz))
+
+    @_in_date_range
+    def missed_window(self, now: datetime, last_run: datetime | None) -> datetime | None:
+        """The window to run at once at start-up or on waking: the latest window at or before
+        ``now`` on now's own day, if that is a business day and the window is after
+        ``last_run`` (the last window that ran; None: unknown). Never an earlier day's."""
+        moment = _utc(now)
+        passed = [w for w in self._windows_on(self._local_date(moment)) if w <= moment]
+        if not passed or (last_run is not None and _utc(last_run) >= passed[-1]):
+            return None
+        return passed[-1].astimezone(self.tz)
 
     @_in_date_range
     def next_window(self, t: datetime) -> datetime:

@@ -232,7 +232,8 @@ class Planner:
         mailbox = self.mailboxes[facts.mailbox]
         sender = facts.sender.email if facts.sender else (facts.return_path or "")
         match = self.directory.match(sender)
-        promise = self.calendar.promise(facts.received_at, _answer_days(config, match.client))
+        promise = self.calendar.promise_at(  # read now if its window did not run: never a past time
+            facts.received_at, self.now, _answer_days(config, match.client))
         recipient = reply_recipient(facts) or ""
         mid = facts.message_id
         # Another copy (the client wrote to Ann and Bob) was tracked already: one item, and

@@ -298,6 +298,129 @@ def test_windows_between_lists_every_window_in_the_half_open_range() -> None:
     assert OFFICE.windows_between(at("Mon 2026-03-09 15:00"), at("Mon 2026-03-09 10:00")) == []
 
 
+# -- missed windows and reading late --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Missed:
+    rule: str
+    now: str
+    last_run: str | None
+    runs: str | None
+
+
+@pytest.mark.parametrize("case", [
+    Missed("down at 10:00, started 10:03: the 10:00 window runs at once",
+           "Thu 2026-03-05 10:03", "Wed 2026-03-04 15:00", "Thu 2026-03-05 10:00"),
+    Missed("started at 16:00 after both windows of the day: once, the latest",
+           "Thu 2026-03-05 16:00", "Wed 2026-03-04 15:00", "Thu 2026-03-05 15:00"),
+    Missed("started at noon after missing the morning window: it runs",
+           "Thu 2026-03-05 12:00", "Wed 2026-03-04 15:00", "Thu 2026-03-05 10:00"),
+    Missed("started at noon, the morning window ran: nothing until 15:00",
+           "Thu 2026-03-05 12:00", "Thu 2026-03-05 10:00", None),
+    Missed("the scheduled window itself, fired on time",
+           "Thu 2026-03-05 10:00", "Wed 2026-03-04 15:00", "Thu 2026-03-05 10:00"),
+    Missed("before the day's first window: yesterday's missed window does not run",
+           "Thu 2026-03-05 09:59", "Wed 2026-03-04 10:00", None),
+    Missed("Monday morning after a Friday outage: nothing from Friday",
+           "Mon 2026-03-09 09:00", "Thu 2026-03-05 15:00", None),
+    Missed("Monday 10:30 after a Friday outage: Monday's own 10:00 only",
+           "Mon 2026-03-09 10:30", "Thu 2026-03-05 15:00", "Mon 2026-03-09 10:00"),
+    Missed("a Saturday: no window runs", "Sat 2026-03-07 12:00", "Thu 2026-03-05 15:00", None),
+    Missed("Christmas Day, a holiday on a Friday: no window runs",
+           "Fri 2026-12-25 16:00", "Wed 2026-12-23 15:00", None),
+    Missed("the window ran already", "Thu 2026-03-05 10:03", "Thu 2026-03-05 10:00", None),
+    Missed("nothing recorded: not known to have run, so it runs",
+           "Thu 2026-03-05 10:03", None, "Thu 2026-03-05 10:00"),
+    Missed("the Monday after the spring-forward Sunday: 10:00 CEST",
+           "Mon 2026-03-30 10:03", "Fri 2026-03-27 15:00", "Mon 2026-03-30 10:00"),
+    Missed("the Monday after the fall-back Sunday: 15:00 CET",
+           "Mon 2026-10-26 15:30", "Mon 2026-10-26 10:00", "Mon 2026-10-26 15:00"),
+], ids=lambda case: case.rule)
+def test_a_missed_window_of_today_runs_at_start_never_one_of_an_earlier_day(
+    case: Missed,
+) -> None:
+    """At start-up or on waking, on a business day, the latest window at or before now runs
+    at once unless it ran already; windows of earlier days, weekends and holidays never."""
+    last_run = at(case.last_run) if case.last_run else None
+    missed = OFFICE.missed_window(at(case.now), last_run)
+    if case.runs is None:
+        assert missed is None
+    else:
+        assert missed is not None
+        assert_same(missed, at(case.runs))
+
+
+@pytest.mark.parametrize(
+    ("now", "last_run", "runs"),
+    [
+        pytest.param(at("Sun 2026-03-29 03:35"), None, at("Sun 2026-03-29 03:30"),
+                     id="the 02:30 window moved by the gap to 03:30 CEST"),
+        pytest.param(at("Sun 2026-03-29 03:10"), None, None,
+                     id="after the gap, before the moved window"),
+        pytest.param(at("Sun 2026-10-25 02:40"), None, at("Sun 2026-10-25 02:30"),
+                     id="the fold: the first 02:30 (CEST)"),
+        pytest.param(at("Sun 2026-10-25 02:40", fold=1), at("Sun 2026-10-25 02:30"), None,
+                     id="the repeated hour: the second 02:30 is no window"),
+    ],
+)
+def test_missed_windows_on_dst_days_are_the_moved_or_first_occurrence(
+    now: datetime, last_run: datetime | None, runs: datetime | None
+) -> None:
+    """A window in the gap is moved, in the fold it is its first occurrence: the same
+    instants `promise` uses are the ones a late start runs."""
+    missed = SUNDAY_NIGHT.missed_window(now, last_run)
+    assert missed == runs
+    if runs is not None:
+        assert missed is not None and missed.utcoffset() == runs.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("received", "now", "n", "read", "answer_by"),
+    [
+        pytest.param("Mon 2026-03-02 09:00", "Mon 2026-03-02 10:00", 1,
+                     "Mon 2026-03-02 10:00", "Tue 2026-03-03 15:00",
+                     id="read on time: the usual promise"),
+        pytest.param("Mon 2026-03-02 10:30", "Mon 2026-03-02 10:30", 1,
+                     "Mon 2026-03-02 15:00", "Tue 2026-03-03 15:00",
+                     id="read time still ahead: the usual promise"),
+        pytest.param("Mon 2026-03-02 09:00", "Thu 2026-03-05 10:00", 1,
+                     "Thu 2026-03-05 10:00", "Fri 2026-03-06 15:00",
+                     id="down Monday to Wednesday: read Thursday, answer by Friday"),
+        pytest.param("Thu 2026-03-05 09:00", "Thu 2026-03-05 10:03", 1,
+                     "Thu 2026-03-05 10:03", "Fri 2026-03-06 15:00",
+                     id="started 10:03: read at 10:03, the same answer-by"),
+        pytest.param("Fri 2026-03-06 09:00", "Mon 2026-03-09 10:00", 1,
+                     "Mon 2026-03-09 10:00", "Tue 2026-03-10 15:00",
+                     id="down on Friday: read Monday, answer by Tuesday"),
+        pytest.param("Thu 2026-03-05 09:00", "Sat 2026-03-07 11:00", 1,
+                     "Sat 2026-03-07 11:00", "Tue 2026-03-10 15:00",
+                     id="read on a Saturday: counted from Monday"),
+        pytest.param("Mon 2026-03-02 09:00", "Thu 2026-03-05 10:00", 0,
+                     "Thu 2026-03-05 10:00", "Thu 2026-03-05 15:00",
+                     id="N = 0: the read day's last window"),
+        pytest.param("Mon 2026-03-02 09:00", "Thu 2026-03-05 16:00", 0,
+                     "Thu 2026-03-05 16:00", "Thu 2026-03-05 16:00",
+                     id="N = 0 after the day's last window: never before now"),
+        pytest.param("Wed 2026-12-23 09:00", "Mon 2026-12-28 10:00", 1,
+                     "Mon 2026-12-28 10:00", "Tue 2026-12-29 15:00",
+                     id="over Christmas"),
+        pytest.param("Fri 2026-03-27 09:00", "Mon 2026-03-30 10:00", 1,
+                     "Mon 2026-03-30 10:00", "Tue 2026-03-31 15:00",
+                     id="over the spring-forward weekend"),
+    ],
+)
+def test_a_promise_whose_read_time_passed_is_read_now_and_counted_from_now(
+    received: str, now: str, n: int, read: str, answer_by: str
+) -> None:
+    """A reply never states a time before its own Date: when the windows that should have
+    read the message did not run, it is read now and answer-by counts from now's day."""
+    promise = OFFICE.promise_at(at(received), at(now), n)
+    assert_same(promise.received_at, at(received))
+    assert_same(promise.read_at, at(read))
+    assert_same(promise.answer_by, at(answer_by))
+
+
 # -- business days and holidays --------------------------------------------------------------
 
 
@@ -615,6 +738,41 @@ def test_business_hours_between_adds_up(
     assert between(a, b) + between(b, c) == pytest.approx(between(a, c), abs=1e-6)
     elapsed = c.astimezone(UTC) - a.astimezone(UTC)  # not wall-clock: DST days differ
     assert between(a, c) <= elapsed / timedelta(hours=1) + 1e-9
+
+
+@PROPERTY
+@given(setups(), instants, instants)
+def test_a_missed_window_is_todays_latest_window_not_yet_run(
+    setup: Setup, now: datetime, last_run: datetime
+) -> None:
+    """missed_window is None, or a window of now's business day, at or before now, after
+    last_run, with no window of that day between it and now."""
+    missed = setup.cal.missed_window(now, last_run)
+    today = [w for w in setup.windows_of(now.astimezone(setup.zone).date())
+             if w <= now.astimezone(UTC)]
+    if not today or max(today) <= last_run.astimezone(UTC):
+        assert missed is None
+    else:
+        assert missed is not None and missed.tzinfo is setup.zone
+        assert missed.astimezone(UTC) == max(today)
+
+
+@PROPERTY
+@given(setups(), instants, instants, st.integers(0, 5))
+def test_a_promise_made_at_now_never_states_a_time_before_now(
+    setup: Setup, received: datetime, now: datetime, n: int
+) -> None:
+    """promise_at: read_at ≥ now and ≥ received_at, read_at ≤ answer_by; the usual promise
+    when its read time is still ahead."""
+    promise = setup.cal.promise_at(received, now, n)
+    usual = setup.cal.promise(received, n)
+    moment = now.astimezone(UTC)
+    assert promise.read_at.astimezone(UTC) >= moment
+    assert promise.read_at.astimezone(UTC) >= received.astimezone(UTC)
+    assert promise.read_at.astimezone(UTC) <= promise.answer_by.astimezone(UTC)
+    assert promise.answer_by.astimezone(UTC) >= usual.answer_by.astimezone(UTC)
+    if usual.read_at.astimezone(UTC) >= moment:
+        assert promise == usual
 
 
 def test_promise_is_plain_frozen_data() -> None:
