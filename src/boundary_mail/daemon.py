@@ -3,6 +3,11 @@
 Windows are cron jobs in the configured time zone on the configured weekdays; a job that fires
 on a public holiday logs that and does nothing. SIGTERM/SIGINT stop after the running window;
 SIGHUP reloads the configuration and keeps the old one if the new one is invalid.
+
+A window that did not run (the service was down, the machine asleep, the clock jumped) runs at
+once at start-up or on waking, if it is today's latest window so far and today is a business
+day (`BusinessCalendar.missed_window`): each window that ran is recorded in
+``<state_dir>/last-window``, so a restart knows what ran.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -33,6 +40,8 @@ log = logging.getLogger(__name__)
 # mail by minutes, not until 15:00. A refused login or certificate is not retried.
 RETRY_AFTER = (timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=40))
 RETRY_JOB = "window-retry"
+MISSED_WINDOW_JOB = "missed-window-check"  # not "window-…": it is no scheduled window
+LAST_WINDOW_FILE = "last-window"
 
 
 def retry_time(now: datetime, retries_done: int, next_window: datetime | None) -> datetime | None:
@@ -63,6 +72,44 @@ def sd_notify(state: str) -> bool:
     return True
 
 
+def read_last_window(state_dir: Path) -> datetime | None:
+    """The scheduled time of the last check window that ran; None when none is recorded or
+    the record is unreadable (then today's latest window runs once more: nothing is sent
+    twice, the store knows what went out)."""
+    path = state_dir / LAST_WINDOW_FILE
+    try:
+        moment = datetime.fromisoformat(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s cannot be read (%s); today's latest check window runs again", path, exc)
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def record_last_window(state_dir: Path, window: datetime) -> None:
+    """Record that the window scheduled at `window` ran: a temp file, fsync, then rename, so
+    a crash leaves the old record or the new one; mode 0600. Failing logs, never raises."""
+    path, tmp = state_dir / LAST_WINDOW_FILE, state_dir / f".{LAST_WINDOW_FILE}.tmp"
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, f"{window.isoformat()}\n".encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.error("could not record that the %s check window ran in %s (%s); a restart today"
+                  " runs it again", window.strftime("%H:%M"), path, exc)
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)  # noqa: TID251 - the daemon is where the clock is read
+
+
 def _cron_days(config: Config) -> str:
     return ",".join(config.schedule.workdays)
 
@@ -75,6 +122,8 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.lock = asyncio.Lock()  # one window at a time, whatever fires
         self.retries = 0  # retries of the last scheduled window so far
+        self.clock: Callable[[], datetime] = _system_clock  # tests pass a fake clock
+        self.attempted: datetime | None = None  # the last window this process started
 
     def schedule(self) -> None:
         self.scheduler.remove_all_jobs()
@@ -85,8 +134,17 @@ class Daemon:
                 CronTrigger(day_of_week=days, hour=window.hour, minute=window.minute,
                             timezone=self.config.tz),
                 id=f"window-{window:%H%M}", name=f"check window {window:%H:%M}",
-                misfire_grace_time=3600, coalesce=True, max_instances=1,
+                # However late this fires (after a suspend), once; the calendar decides
+                # whether a late window still runs (today's latest, if it has not run).
+                misfire_grace_time=None, coalesce=True, max_instances=1,
             )
+        # At start-up and every minute after (a wake from suspend, a clock jump): today's
+        # latest window runs at once if it has not run; earlier days' windows never do.
+        self.scheduler.add_job(
+            self.missed_window_job, "interval", minutes=1, id=MISSED_WINDOW_JOB,
+            name="missed check window", next_run_time=datetime.now(self.config.tz),  # noqa: TID251
+            misfire_grace_time=None, coalesce=True, max_instances=1,
+        )
         digest_at = self.config.schedule.digest_time
         self.scheduler.add_job(
             self.digest_job,
@@ -110,13 +168,43 @@ class Daemon:
         for job in self.scheduler.get_jobs():
             log.info("scheduled %s; next run %s", job.name, getattr(job, "next_run_time", None))
 
-    async def window_job(self) -> None:
-        now = datetime.now(UTC)  # noqa: TID251 - the daemon is where the clock is read
+    async def missed_window_job(self) -> None:
+        """Run today's latest check window now if it has not run (quietly nothing if so)."""
+        calendar = BusinessCalendar.from_config(self.config.schedule, self.config.tz)
+        missed = calendar.missed_window(self.clock(), self._last_run())
+        if missed is None or self.lock.locked():  # a running window: check again in a minute
+            return
+        log.info("the %s check window did not run; running it now",
+                 missed.strftime("%Y-%m-%d %H:%M"))
+        await self.window_job()
+
+    def _last_run(self) -> datetime | None:
+        """The last window that ran (recorded when it completed) or that this process
+        started: one that failed is not tried again every minute, but after a restart."""
+        known = [t for t in (read_last_window(self.config.state_dir), self.attempted) if t]
+        return max(known, default=None)
+
+    def _window_due(self, calendar: BusinessCalendar, now: datetime, *,
+                    retry: bool) -> datetime | None:
+        """The scheduled time of the window to run at `now`: today's latest so far, unless it
+        ran or started already (a retry runs it again); None: nothing to run."""
+        window = calendar.missed_window(now, None if retry else self._last_run())
+        if window is None:
+            log.info("check window skipped: the latest one today ran already")
+        else:
+            self.attempted = window
+        return window
+
+    async def window_job(self, *, retry: bool = False) -> None:
+        now = self.clock()
         calendar = BusinessCalendar.from_config(self.config.schedule, self.config.tz)
         if not calendar.is_business_day(now.astimezone(self.config.tz).date()):
             log.info("check window skipped: %s is a public holiday", now.date())
             return
         async with self.lock:
+            window = self._window_due(calendar, now, retry=retry)
+            if window is None:
+                return
             log.info("check window starting")
             sd_notify("STATUS=check window running")
             store = Store(self.config.state_file)
@@ -128,6 +216,8 @@ class Daemon:
                 return
             finally:
                 store.close()
+            if not report.retry_soon:  # else a restart runs it again, as a retry would
+                record_last_window(self.config.state_dir, window)
             sd_notify(
                 f"STATUS=last window {now:%H:%M}Z: {len(report.plans)} new,"
                 f" {report.sent} sent, {len(report.errors)} error(s)"
@@ -149,6 +239,7 @@ class Daemon:
         self.retries += 1
         self.scheduler.add_job(
             self.window_job, DateTrigger(run_date=at), id=RETRY_JOB, replace_existing=True,
+            kwargs={"retry": True},
             name=f"check window retry {self.retries} of {len(RETRY_AFTER)}",
             misfire_grace_time=600,
         )

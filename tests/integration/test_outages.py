@@ -235,7 +235,7 @@ def test_daemon_window_job_survives_an_outage(
     assert any("trying again at 10:10 (retry 1 of 3)" in r.getMessage() for r in caplog.records)
     mailserver.start_smtp()
     caplog.clear()
-    asyncio.run(daemon.window_job())  # the retry
+    asyncio.run(daemon.window_job(retry=True))  # the retry
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert _pending(office) == set()
     _assert_each_answered_once(mailserver)
