@@ -87,6 +87,8 @@ OLD_PER_BOX = 200
 NEW_PER_BOX = 10
 VMAIL_USER = "bmvmail"
 SEED_STAMP = "bm-mailboxes-seeded"  # in each box's home: how many old messages were written
+# The product's knobs for many mailboxes (set from the command line).
+TUNING = {"concurrent_mailboxes": 4, "smtp_sessions": 1}
 SETUP_THREADS = 4  # parallel IMAP sessions for the unmeasured set-up (reset, APPEND)
 
 
@@ -256,6 +258,7 @@ def write_config(
     lines = [
         'timezone = "Europe/Berlin"',
         f"state_dir = {_toml(str(state_dir))}",
+        f"concurrent_mailboxes = {TUNING['concurrent_mailboxes']}",
         "",
         "[schedule]",
         'check_windows = ["10:00", "15:00"]',
@@ -271,6 +274,7 @@ def write_config(
         'username = "assistant"',
         'password_env = "BM_PW_ASSISTANT"',
         'from_address = "assistant@agency.test"',
+        f"sessions = {TUNING['smtp_sessions']}",
         "",
         "[team]",
         'lead = "lead@agency.test"',
@@ -523,8 +527,14 @@ def main() -> int:
     parser.add_argument("--proxy-only", action="store_true",
                         help="only the run behind the proxy (at the largest N)")
     parser.add_argument("--quick", action="store_true", help="N = 10, one repeat, no proxy")
+    parser.add_argument("--concurrent-mailboxes", type=int, default=4,
+                        help="the config's concurrent_mailboxes (default 4, as shipped)")
+    parser.add_argument("--smtp-sessions", type=int, default=1,
+                        help="the config's smtp.sessions (default 1, as shipped)")
     parser.add_argument("--workdir", default=None, help="state dirs (default: a temp dir)")
     args = parser.parse_args()
+    TUNING.update(concurrent_mailboxes=args.concurrent_mailboxes,
+                  smtp_sessions=args.smtp_sessions)
     if args.quick:
         args.mailboxes, args.repeat, args.skip_proxy = [10], 1, True
     if args.proxy_only and args.skip_proxy:

@@ -6,7 +6,7 @@ bench/mailboxes.py, which runs this under bench/rusage_exec.py to read its peak 
 The window is what the daemon runs: `Window(config, store).run(now)`, with the store opened
 the way `boundary-mail poll` opens it. "seconds" is the window alone (no interpreter start-up,
 imports or config loading); "send_seconds" is the part spent draining the outbox (SMTP),
-measured by wrapping `boundary_mail.window.drain` (benchmark instrumentation only).
+measured by wrapping `boundary_mail.execute.drain` (benchmark instrumentation only).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from boundary_mail import window as window_module
+from boundary_mail import execute as window_module
 from boundary_mail.config import load_config
 from boundary_mail.store import Store
 from boundary_mail.window import Window

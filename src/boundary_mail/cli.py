@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,8 +24,12 @@ if TYPE_CHECKING:
     import jinja2
 
     from boundary_mail.config import Config
+    from boundary_mail.store import Store
 
 log = logging.getLogger("boundary_mail")
+
+# How long a command waits for another process writing the state (a window takes seconds).
+LOCK_WAIT_SECONDS = 60.0
 
 
 def _now(value: str | None, config: Config) -> datetime:
@@ -87,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
         " as FILE's name plus -ADDRESS (digest.html -> digest-ann@example.com.html); if FILE"
         " is a directory, each digest is written into it as ADDRESS.html",
     )
+    restore = sub.add_parser(
+        "restore-state", help="put a backup of the state file back (the newest by default)",
+        description="Restore a backup of the state file while boundary-mail is stopped. The"
+        " backup is checked first; the file it replaces is moved aside, never deleted.",
+    )
+    restore.add_argument("--list", action="store_true", help="list the backups and exit")
+    restore.add_argument("backup", metavar="BACKUP", nargs="?",
+                         help="a backup's file or name, as --list shows it (default: the newest)")
     return parser
 
 
@@ -114,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ack(config, args.message_id, args.now)
         if args.command == "digest":
             return _digest(config, args.now, send=args.send, out=args.out)
+        if args.command == "restore-state":
+            return _restore_state(config, args.backup, list_only=args.list)
         if args.command == "run":
             from boundary_mail.daemon import run_daemon
 
@@ -176,14 +191,30 @@ def _render_samples(config: Config, env: jinja2.Environment) -> list[str]:
     return problems
 
 
+def _writing(config: Config, doing: str) -> contextlib.AbstractContextManager[None]:
+    """The state lock for a command that writes: one writer per state directory."""
+    from boundary_mail.lock import holding
+
+    return holding(config.state_dir, doing, wait_seconds=LOCK_WAIT_SECONDS)
+
+
 async def _poll(
     config: Config, now_arg: str | None, *, dry_run: bool, urgent_only: bool = False
 ) -> int:
+    now = _now(now_arg, config)
+    doing = "the urgent scan" if urgent_only else "a check window"
+    with contextlib.nullcontext() if dry_run else _writing(config, doing):
+        return await _poll_locked(config, now, dry_run=dry_run, urgent_only=urgent_only)
+
+
+async def _poll_locked(
+    config: Config, now: datetime, *, dry_run: bool, urgent_only: bool
+) -> int:
     from boundary_mail.store import Store
+    from boundary_mail.store.backup import daily as daily_backup
     from boundary_mail.urgent import urgent_scan
     from boundary_mail.window import Window
 
-    now = _now(now_arg, config)
     store = Store(config.state_file)
     try:
         if urgent_only:
@@ -193,6 +224,8 @@ async def _poll(
             for error in report.errors:
                 print(f"  error: {error}")
             return 0 if report.ok else 1
+        if not dry_run:  # the day's backup of the state, before this window changes it
+            daily_backup(config, now, store)
         report = await Window(config, store).run(now, dry_run=dry_run)
     finally:
         store.close()
@@ -221,17 +254,22 @@ def _ack(config: Config, message_id: str, now_arg: str | None) -> int:
     if not wanted.startswith("<"):
         wanted = f"<{wanted}>"
     now = _now(now_arg, config)
-    store = Store(config.state_file)
-    try:
-        item = store.item(wanted)
-        if item is None:
-            raise UserError(
-                f"{wanted} is not a tracked message; `boundary-mail status` lists the open ones"
-            )
-        with store.transaction():
-            closed = store.acknowledge(wanted, now, "manual")
-    finally:
-        store.close()
+    with _writing(config, "an acknowledgment by hand"):
+        store = Store(config.state_file)
+        try:
+            return _ack_locked(store, wanted, now)
+        finally:
+            store.close()
+
+
+def _ack_locked(store: Store, wanted: str, now: datetime) -> int:
+    item = store.item(wanted)
+    if item is None:
+        raise UserError(
+            f"{wanted} is not a tracked message; `boundary-mail status` lists the open ones"
+        )
+    with store.transaction():
+        closed = store.acknowledge(wanted, now, "manual")
     if closed:
         print(f"acknowledged {wanted} ({item.client or 'unassigned'}, {item.sender});"
               " no further reminders")
@@ -252,7 +290,8 @@ def _digest(config: Config, now_arg: str | None, *, send: bool, out: str | None)
     store = Store(config.state_file)
     try:
         if send:
-            report = asyncio.run(digest_job.send_digests(config, store, now))
+            with _writing(config, "sending the digests"):
+                report = asyncio.run(digest_job.send_digests(config, store, now))
             for recipient in report.queued:
                 print(f"digest queued for {recipient}")
             for recipient in report.already:
@@ -281,4 +320,45 @@ def _digest(config: Config, now_arg: str | None, *, send: bool, out: str | None)
             path = target.with_name(f"{target.stem}-{d.recipient}{target.suffix}")
         path.write_text(render_digest(env, d, config).html, encoding="utf-8")
         print(f"wrote {path} ({d.recipient})")
+    return 0
+
+
+def _restore_state(config: Config, backup_arg: str | None, *, list_only: bool) -> int:
+    """List the state backups, or put one back in place of the state file."""
+    from pathlib import Path
+
+    from boundary_mail.store.backup import (
+        backup_dir,
+        list_backups,
+        restore_backup,
+        schema_version_of,
+    )
+
+    backups = list_backups(config.state_dir)
+    if list_only:
+        if not backups:
+            print(f"no backups in {backup_dir(config.state_dir)}")
+        for b in backups:
+            version = schema_version_of(b.path)
+            print(f"{b.day:%Y-%m-%d}  {b.size / 1024:8.0f} KiB  schema"
+                  f" {version if version is not None else '?'}  {b.path}")
+        return 0
+    if backup_arg is None:
+        if not backups:
+            raise UserError(f"there is no backup in {backup_dir(config.state_dir)} to restore")
+        chosen = backups[0].path
+    else:
+        chosen = Path(backup_arg)
+        if not chosen.exists() and (backup_dir(config.state_dir) / backup_arg).exists():
+            chosen = backup_dir(config.state_dir) / backup_arg
+        if not chosen.is_file():
+            raise UserError(
+                f"{backup_arg}: no such backup; `boundary-mail restore-state --list` shows them"
+            )
+    done = restore_backup(chosen, config.state_file, datetime.now(UTC))  # noqa: TID251
+    for source, target in done.moved_aside:
+        print(f"moved {source} aside to {target}")
+    for path in done.removed:
+        print(f"removed {path} (the old file's shared-memory index)")
+    print(f"restored {config.state_file} from {done.backup}")
     return 0

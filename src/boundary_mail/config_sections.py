@@ -77,6 +77,22 @@ class Server(Account):
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     @model_validator(mode="after")
+    def _security_fits_the_port(self) -> Server:
+        implicit_tls = {993: "IMAP", 465: "SMTP"}
+        if self.security == "starttls" and self.port in implicit_tls:
+            raise ValueError(
+                f"port {self.port} is {implicit_tls[self.port]} over implicit TLS, where the"
+                f" server never offers STARTTLS; use security = \"tls\" for port {self.port}"
+            )
+        plain_ports = {143: "IMAP", 587: "SMTP submission", 25: "SMTP"}
+        if self.security == "tls" and self.port in plain_ports:
+            raise ValueError(
+                f"port {self.port} is {plain_ports[self.port]} that starts unencrypted; use"
+                f" security = \"starttls\" for port {self.port}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _plaintext_is_explicit(self) -> Server:
         if self.security == "plain" and not self.allow_insecure:
             raise ValueError(
@@ -90,6 +106,13 @@ class SmtpConfig(Server):
     port: int = Field(default=465, ge=1, le=65535)
     from_address: str
     from_name: str = "boundary-mail"
+    # RFC 5321 §4.5.3.2: wait 10 minutes for the answer to the final dot. A message whose
+    # answer does not come in time may have been delivered: it is never resent in the same
+    # window, and at most once later.
+    final_reply_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
+    # Connections the queue is sent over at once. One is kind to any provider; a remote
+    # server's round trips (four per message) make a few more worth it for big windows.
+    sessions: int = Field(default=1, ge=1, le=16)
 
     _addr = field_validator("from_address")(_lower_address)
 

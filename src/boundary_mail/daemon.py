@@ -28,8 +28,10 @@ from apscheduler.triggers.date import DateTrigger
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.config import Config, load_config
 from boundary_mail.digest_job import send_digests
-from boundary_mail.errors import ConfigError
+from boundary_mail.errors import ConfigError, UserError
+from boundary_mail.lock import StateBusy, holding_async
 from boundary_mail.store import Store
+from boundary_mail.store.backup import daily as daily_backup
 from boundary_mail.urgent import urgent_scan
 from boundary_mail.window import Window
 
@@ -43,6 +45,9 @@ RETRY_JOB = "window-retry"
 MISSED_WINDOW_JOB = "missed-window-check"  # not "window-…": it is no scheduled window
 LAST_WINDOW_FILE = "last-window"
 
+
+# How long a daemon job waits for another process (a manual `poll`) writing the state.
+STATE_LOCK_WAIT_SECONDS = 600.0
 
 def retry_time(now: datetime, retries_done: int, next_window: datetime | None) -> datetime | None:
     """When to run a window again after server trouble; None when the retries are used up
@@ -207,15 +212,26 @@ class Daemon:
                 return
             log.info("check window starting")
             sd_notify("STATUS=check window running")
-            store = Store(self.config.state_file)
             try:
-                report = await Window(self.config, store).run(now)
+                async with holding_async(self.config.state_dir, "a check window",
+                                         wait_seconds=STATE_LOCK_WAIT_SECONDS):
+                    store = Store(self.config.state_file)
+                    try:
+                        report = await Window(self.config, store).run(now)
+                    finally:
+                        store.close()
+            except StateBusy as exc:
+                log.error("check window not run: %s", exc)
+                self._plan_retry(now, retry_soon=True)
+                return
+            except UserError as exc:  # the state cannot be written, a password is missing…
+                log.error("check window failed: %s", exc)
+                sd_notify("STATUS=last check window failed; see the log")
+                return
             except Exception:  # one failed window must never stop the daemon
                 log.exception("check window failed; the daemon keeps running")
                 sd_notify("STATUS=last check window failed; see the log")
                 return
-            finally:
-                store.close()
             if not report.retry_soon:  # else a restart runs it again, as a retry would
                 record_last_window(self.config.state_dir, window)
             sd_notify(
@@ -265,13 +281,19 @@ class Daemon:
         if calendar.is_after_hours(now) or self.lock.locked():
             return
         async with self.lock:
-            store = Store(self.config.state_file)
             try:
-                await urgent_scan(self.config, store, now)
+                # Busy with a manual poll: this scan is skipped, the next one comes soon.
+                async with holding_async(self.config.state_dir, "the urgent scan",
+                                         wait_seconds=0):
+                    store = Store(self.config.state_file)
+                    try:
+                        await urgent_scan(self.config, store, now)
+                    finally:
+                        store.close()
+            except StateBusy as exc:
+                log.info("urgent scan skipped: %s", exc)
             except Exception:  # a failed scan must never stop the daemon
                 log.exception("urgent scan failed; the daemon keeps running")
-            finally:
-                store.close()
 
     async def digest_job(self, now: datetime | None = None) -> None:
         """The daily digest on business days (public holidays skipped); a recipient gets at
@@ -283,13 +305,17 @@ class Daemon:
             log.info("digest skipped: %s is not a business day", today)
             return
         async with self.lock:
-            store = Store(self.config.state_file)
             try:
-                await send_digests(self.config, store, now)
+                async with holding_async(self.config.state_dir, "sending the digests",
+                                         wait_seconds=STATE_LOCK_WAIT_SECONDS):
+                    store = Store(self.config.state_file)
+                    try:
+                        await send_digests(self.config, store, now)
+                    finally:
+                        daily_backup(self.config, now, store)  # the day's backup; never raises
+                        store.close()
             except Exception:  # a failed digest must never stop the daemon
                 log.exception("digest failed; the daemon keeps running")
-            finally:
-                store.close()
 
     def reload(self) -> None:
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.policy import SMTP
 
 from boundary_mail.compose import Outgoing, compose_digest
 from boundary_mail.config import Config
@@ -84,7 +83,7 @@ def queue_digests(
                 dedupe_key=out.dedupe_key, kind=out.kind,
                 source_message_id=out.source_message_id, envelope_from=out.envelope_from,
                 recipients=out.recipients, outgoing_message_id=out.message_id,
-                raw=out.message.as_bytes(policy=SMTP), on_sent=out.on_sent, now=now,
+                raw=out.as_bytes(), on_sent=out.on_sent, now=now,
             )
             (report.queued if added else report.already).extend(out.recipients)
     return report

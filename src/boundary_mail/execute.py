@@ -18,10 +18,10 @@ from typing import Protocol
 import imapclient
 
 from boundary_mail import imap
-from boundary_mail.compose import Outgoing
 from boundary_mail.config import Config
 from boundary_mail.headers import message_key
 from boundary_mail.outbox import DrainResult, drain
+from boundary_mail.outgoing import Outgoing
 from boundary_mail.plan import InboxPlan, LadderPlan, SentPlan, addresses_of, sender_of
 from boundary_mail.report import WindowReport
 from boundary_mail.store import FolderState, Store

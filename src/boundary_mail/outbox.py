@@ -1,16 +1,27 @@
-"""Drain the durable queue of outgoing mail.
+"""Drain the durable queue of outgoing mail: claim, send, record.
 
 Each queued message was composed, with its final Message-ID, in the same transaction as the
-decision that asked for it. Draining sends it and records the success together with its
-bookkeeping (the auto-reply rate limit, the first-contact mark). An unreachable server is
-tried again a few times with backoff, then leaves the rest queued for the next chance; a
-permanent refusal marks that one message failed.
+decision that asked for it. A drain claims each message in its own committed transaction
+before sending it, so no other process can send it too; records the success together with
+its bookkeeping (the auto-reply rate limit, the first-contact mark); and keeps every other
+outcome honest:
+
+- refused for good (5xx): that message is marked failed, `status` shows it;
+- the server is down, hangs up or says "try later": tried again with backoff, then the rest
+  waits for the next chance;
+- no answer to the final dot (RFC 5321 §4.5.3.2, 10 minutes): the server may have it. It is
+  never resent in the same drain, and at most once later, with the same Message-ID;
+- a claim whose drain never finished (the process died): the same "maybe delivered";
+- the send went out but the state cannot record it (the disk is full): it is written to the
+  reserved sent-journal instead (see `sent_journal`) and never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,7 +31,8 @@ from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.headers import message_key
 from boundary_mail.net import backoff_seconds
 from boundary_mail.secrets import resolve_password
-from boundary_mail.store import Store, StoredAction
+from boundary_mail.sent_journal import SentJournal
+from boundary_mail.store import StateError, Store, StoredAction
 
 log = logging.getLogger(__name__)
 
@@ -36,59 +48,170 @@ RETRY_BACKOFF_MAX_SECONDS = 4.0
 class DrainResult:
     sent: int = 0
     failed: int = 0
+    uncertain: int = 0  # may have been delivered: not resent in this drain
     errors: list[str] = field(default_factory=list)
     retry_soon: bool = False  # the server was down or hung up: mail waits for a retry
 
 
+def _describe(action: StoredAction) -> str:
+    return (f"action={action.id} kind={action.kind} to={','.join(action.recipients)}"
+            f" msg={message_key(action.source_message_id)}")
+
+
 async def drain(config: Config, store: Store, now: datetime) -> DrainResult:
-    """Send every pending action, oldest first. A connection problem (server down, hung up,
-    timed out, "try later") is retried RETRY_ATTEMPTS times with backoff; after that, or on a
-    refused login or an untrusted certificate, the rest stays queued for the next chance."""
+    """Send every queued message, oldest first (see the module docstring for what happens
+    when something goes wrong)."""
     result = DrainResult()
-    queue = store.pending_actions()
+    token = secrets.token_hex(8)
+    journal = SentJournal(config.state_dir)
+    _settle_journal(store, journal, now)
+    for stale in store.recover_stale_claims(token):
+        log.warning("%s: its sending was never recorded (the process stopped); it may have been"
+                    " delivered, so it is sent at most once more, with the same Message-ID",
+                    _describe(stale))
+    queue = store.sendable(token)
     if not queue:
         return result
-    password = resolve_password(config.smtp, where="smtp")
-    failures = 0
-    while queue:
-        waiting = len(queue)
-        try:
-            async with smtp.session(config.smtp, password) as connection:
-                while queue:
-                    action = queue[0]
-                    try:
-                        await connection.send(
-                            action.raw, envelope_from=action.envelope_from,
-                            recipients=action.recipients,
-                        )
-                    except smtp.SendRefused as exc:
-                        store.mark_attempt_failed(action, str(exc), final=True)
-                        log.error("action=%d kind=%s refused for good: %s", action.id,
-                                  action.kind, exc)
-                        result.failed += 1
-                        queue.pop(0)
-                        continue
-                    store.mark_sent(action, now)
-                    queue.pop(0)
-                    result.sent += 1
-                    log.info("sent action=%d kind=%s for msg=%s", action.id, action.kind,
-                             message_key(action.source_message_id))
-        except smtp.ConnectionTrouble as exc:
-            failures = 1 if len(queue) < waiting else failures + 1  # progress resets the count
-            if failures < RETRY_ATTEMPTS:
-                delay = backoff_seconds(failures, RETRY_BACKOFF_SECONDS,
-                                        RETRY_BACKOFF_MAX_SECONDS)
-                log.warning("sending interrupted (attempt %d of %d), %d message(s) waiting;"
-                            " trying again in %.1f s: %s", failures, RETRY_ATTEMPTS,
-                            len(queue), delay, exc)
-                await asyncio.sleep(delay)
-                continue
-            _pause(store, queue, exc, result)
-            result.retry_soon = True
-        except MailboxUnavailable as exc:
-            _pause(store, queue, exc, result)
-        break
+    try:
+        journal.reserve()
+    except OSError as exc:
+        raise StateError(
+            f"{journal.path}: cannot reserve {journal.path.parent}'s space for recording sends"
+            f" ({exc.strerror}); nothing is sent until the disk has room"
+        ) from None
+    run = _Drain(config, store, journal, token, now, resolve_password(config.smtp, where="smtp"),
+                 deque(queue), result)
+    sessions = min(config.smtp.sessions, len(queue))
+    outcomes = await asyncio.gather(*(run.worker(first=n == 0) for n in range(sessions)),
+                                    return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
     return result
+
+
+@dataclass(slots=True)
+class _Drain:
+    """One drain over `smtp.sessions` connections that share the queue. The first connection
+    goes alone: when the server is down, the others never try."""
+
+    config: Config
+    store: Store
+    journal: SentJournal
+    token: str
+    now: datetime
+    password: str | None
+    queue: deque[StoredAction]
+    result: DrainResult
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: bool = False
+
+    async def worker(self, *, first: bool) -> None:
+        if not first:
+            await self.connected.wait()
+        failures = 0
+        while self.queue and not self.stopped:
+            done_before = self.result.sent + self.result.failed + self.result.uncertain
+            try:
+                async with smtp.session(self.config.smtp, self.password) as connection:
+                    self.connected.set()
+                    await self._send_all(connection)
+            except smtp.ConnectionTrouble as exc:
+                if not self.queue or self.stopped:
+                    break  # the last message was handed over; only its answer is missing
+                progress = self.result.sent + self.result.failed + self.result.uncertain
+                failures = 1 if progress > done_before else failures + 1
+                if failures < RETRY_ATTEMPTS:
+                    delay = backoff_seconds(failures, RETRY_BACKOFF_SECONDS,
+                                            RETRY_BACKOFF_MAX_SECONDS)
+                    log.warning("sending interrupted (attempt %d of %d), %d message(s) waiting;"
+                                " trying again in %.1f s: %s", failures, RETRY_ATTEMPTS,
+                                len(self.queue), delay, exc)
+                    await asyncio.sleep(delay)
+                    continue
+                self._stop(exc, retry_soon=True)
+            except MailboxUnavailable as exc:
+                self._stop(exc, retry_soon=False)
+            break
+        self.connected.set()  # a worker that waits for this one must not wait forever
+
+    async def _send_all(self, connection: smtp.Session) -> None:
+        while self.queue and not self.stopped:
+            action = self.queue.popleft()
+            if not self.store.claim(action, self.token):
+                log.info("%s: sent or claimed meanwhile by another process; skipped",
+                         _describe(action))
+                continue
+            try:
+                await _send_one(self.store, self.journal, connection, action, self.token,
+                                self.now, self.result)
+            except smtp.MaybeDelivered as exc:
+                raise smtp.ConnectionTrouble(str(exc)) from None  # that connection is gone
+            except BaseException:
+                self.queue.appendleft(action)  # released, not sent: the next try takes it
+                raise
+
+    def _stop(self, exc: MailboxUnavailable, *, retry_soon: bool) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        _pause(self.store, list(self.queue), exc, self.result)
+        self.result.retry_soon |= retry_soon
+
+
+async def _send_one(
+    store: Store, journal: SentJournal, connection: smtp.Session, action: StoredAction,
+    token: str, now: datetime, result: DrainResult,
+) -> None:
+    try:
+        await connection.send(action.raw, envelope_from=action.envelope_from,
+                              recipients=action.recipients)
+    except smtp.SendRefused as exc:
+        store.release(action, token, str(exc), final=True)
+        log.error("%s refused for good: %s", _describe(action), exc)
+        result.failed += 1
+        return
+    except smtp.MaybeDelivered as exc:
+        store.mark_uncertain(action, token, str(exc))
+        log.warning("%s: %s; not resent in this window, at most once later (same Message-ID)",
+                    _describe(action), exc)
+        result.uncertain += 1
+        raise
+    except MailboxUnavailable as exc:
+        store.release(action, token, str(exc), final=False)
+        raise
+    _record_sent(store, journal, action, token, now)
+    result.sent += 1
+    log.info("sent %s", _describe(action))
+
+
+def _record_sent(
+    store: Store, journal: SentJournal, action: StoredAction, token: str, now: datetime
+) -> None:
+    try:
+        store.mark_sent(action, now, token)
+    except StateError as exc:
+        journal.write(action.id, token)
+        raise StateError(
+            f"{_describe(action)} was sent, but the state file could not record it ({exc});"
+            f" it is kept in {journal.path} and will not be sent again. Nothing more is sent"
+            " until the state file can be written"
+        ) from None
+
+
+def _settle_journal(store: Store, journal: SentJournal, now: datetime) -> None:
+    """Record in the database the sends that only the journal knows of."""
+    records = journal.records()
+    if not records:
+        return
+    by_id = {a.id: a for a in store.actions()}
+    for action_id, token in records:
+        action = by_id.get(action_id)
+        if action is not None:
+            store.mark_sent(action, now, token)
+            log.info("%s: its send, kept in %s, is now recorded", _describe(action),
+                     journal.path)
+    journal.clear()
 
 
 def _pause(

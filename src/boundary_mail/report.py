@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from boundary_mail.actions import MessagePlan
-from boundary_mail.compose import Outgoing
 from boundary_mail.ladder import LadderStep
+from boundary_mail.outgoing import Outgoing
 from boundary_mail.tracking import Acknowledgment
 
 
@@ -25,6 +25,7 @@ class WindowReport:
     queued: int = 0
     sent: int = 0
     failed: int = 0
+    uncertain: int = 0  # handed over, no answer: not resent in this window
     errors: list[str] = field(default_factory=list)
     failed_mailboxes: dict[str, str] = field(default_factory=dict)  # name → why
     retry_soon: bool = False  # a server was down or hung up: running again soon may help

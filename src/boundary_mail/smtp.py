@@ -7,6 +7,7 @@ the same queued action twice sends byte-identical mail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -20,11 +21,15 @@ from boundary_mail.net import ConnectionTrouble, tls_context
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConnectionTrouble", "SendRefused", "Session", "session"]
+__all__ = ["ConnectionTrouble", "MaybeDelivered", "SendRefused", "Session", "session"]
 
 
 class SendRefused(MailboxUnavailable):
     """The server refused this message for good (a 5xx answer): retrying will not help."""
+
+
+class MaybeDelivered(MailboxUnavailable):
+    """The message was handed over but its answer never came: the server may have it."""
 
 
 def _where(smtp: SmtpConfig) -> str:
@@ -59,15 +64,44 @@ class Session:
         self._smtp = smtp
 
     async def send(self, raw: bytes, *, envelope_from: str, recipients: Sequence[str]) -> None:
-        """Send one message; raise SendRefused (permanent) or MailboxUnavailable (try later).
+        """Send one message; raise SendRefused (permanent), MaybeDelivered (no answer to the
+        final dot: the server may have it) or ConnectionTrouble (not delivered; try later).
         An empty `envelope_from` is the null reverse path <> of automatic replies."""
+        await self._envelope(raw, envelope_from, recipients)
         try:
-            await self._client.sendmail(envelope_from, list(recipients), raw)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise SendRefused(
-                f"{_where(self._smtp)}: the recipient was refused ({_codes(exc)})"
+            # RFC 5321 §4.5.3.2: up to 10 minutes for the answer to the final dot.
+            await self._client.data(raw, timeout=self._smtp.final_reply_timeout_seconds)
+        except aiosmtplib.SMTPDataError as exc:
+            text = f"{_where(self._smtp)}: the message was refused ({exc.code} {exc.message})"
+            if 500 <= exc.code < 600:
+                raise SendRefused(text) from None
+            raise ConnectionTrouble(text + "; will try again") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MaybeDelivered(
+                f"{_where(self._smtp)}: no answer after the message was handed over"
+                f" ({type(exc).__name__}); it may have been delivered"
             ) from None
-        except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError) as exc:
+
+    async def _envelope(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
+        """MAIL FROM and RCPT TO (with SIZE where offered); a refusal resets the envelope."""
+        client = self._client
+        try:
+            options = [f"SIZE={len(raw)}"] if client.supports_extension("size") else []
+            await client.mail(sender, options=options)
+            refused = []
+            for recipient in recipients:
+                try:
+                    await client.rcpt(recipient)
+                except aiosmtplib.SMTPRecipientRefused as exc:
+                    refused.append(f"{exc.code} {exc.message}")
+            if len(refused) == len(recipients):
+                await client.rset()
+                raise SendRefused(
+                    f"{_where(self._smtp)}: the recipient was refused ({', '.join(refused)})"
+                )
+        except aiosmtplib.SMTPSenderRefused as exc:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.rset()
             text = f"{_where(self._smtp)}: the message was refused ({exc.code} {exc.message})"
             if 500 <= exc.code < 600:
                 raise SendRefused(text) from None

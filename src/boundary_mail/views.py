@@ -66,7 +66,8 @@ def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str
             lines.append(f"  --- would send ({out.kind}) to {', '.join(out.recipients)} ---")
             lines.append(_indent(out.preview()))
     else:
-        lines.append(f"  queued {report.queued}, sent {report.sent}, failed {report.failed}")
+        lines.append(f"  queued {report.queued}, sent {report.sent}, failed {report.failed}"
+                     + (f", maybe delivered {report.uncertain}" if report.uncertain else ""))
     for error in report.errors:
         lines.append(f"  error: {error}")
     return "\n".join(lines)
@@ -117,6 +118,13 @@ def format_status(store: Store, config: Config, now: datetime) -> str:
             f"  {action.kind} to {', '.join(action.recipients)} (attempts {action.attempts}"
             + (f", last error: {action.last_error}" if action.last_error else "") + ")"
         )
+    uncertain = store.uncertain_actions()
+    if uncertain:
+        lines.append(f"maybe delivered (no answer after handing it over): {len(uncertain)}")
+        for action in uncertain:
+            again = ("sent once more, not again" if action.resends
+                     else "will be sent once more at the next window")
+            lines.append(f"  {action.kind} to {', '.join(action.recipients)}: {again}")
     if failed:
         lines.append(f"refused for good: {len(failed)}")
         for action in failed:

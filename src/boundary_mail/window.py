@@ -63,7 +63,8 @@ class Window:
         await self._read_mailboxes(run)
         await self._climb_ladder(run)
         result = await executor.drain()
-        report.sent, report.failed = result.sent, result.failed
+        report.sent, report.failed, report.uncertain = (result.sent, result.failed,
+                                                        result.uncertain)
         report.errors.extend(result.errors)
         report.retry_soon |= result.retry_soon
         log.info(
@@ -98,7 +99,13 @@ class Window:
                 if leads:
                     gate.set()
 
-        await asyncio.gather(*(read(m) for m in self.config.mailboxes))
+        # Every mailbox finishes (and closes its session) before a failure that concerns the
+        # whole window, such as a state file that cannot be written, goes up.
+        outcomes = await asyncio.gather(*(read(m) for m in self.config.mailboxes),
+                                        return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _read_mailbox(
         self, run: WindowRun, mailbox: MailboxConfig, server: Server, down: set[Server],

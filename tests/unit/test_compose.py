@@ -32,7 +32,7 @@ from tests.unit.factories import (
     BOB,
     CARLA,
     LEAD,
-    FakeState,
+    StateSnapshot,
     agency,
     berlin,
     calendar_of,
@@ -92,7 +92,7 @@ def text_of(message: EmailMessage) -> str:
     return str(body.get_content())
 
 
-def routed_plan(config: Config = CONFIG, state: FakeState | None = None,
+def routed_plan(config: Config = CONFIG, state: StateSnapshot | None = None,
                 subject: str = "Quote for the spring campaign") -> list[object]:
     (p,) = plan(message(CARLA, mailbox="bob", to=BOB, subject=subject), config=config,
                 state=state)
@@ -179,7 +179,7 @@ def test_redirecting_the_same_action_twice_gives_the_same_message_id() -> None:
 
 
 def contact_note() -> Outgoing:
-    state = FakeState(replies={(CARLA, "window"): berlin(21, 10)})
+    state = StateSnapshot(replies={(CARLA, "window"): berlin(21, 10)})
     (action,) = [a for a in routed_plan(state=state) if isinstance(a, ContactNote)]
     return compose_contact_note(action, config=CONFIG, env=ENV, now=NOW)
 

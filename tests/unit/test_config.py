@@ -59,6 +59,10 @@ BAD_CONFIGS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
     "misspelt key": (
         _set("schedule.check_window", ["10:00"]),
         "schedule.check_window", "unknown key; remove it or check its spelling"),
+    "starttls on the implicit-TLS IMAP port": (
+        lambda data: [_set("mailboxes.0.port", 993)(data),
+                      _set("mailboxes.0.security", "starttls")(data)] and None,
+        "mailboxes[0]", "never offers STARTTLS; use security = \"tls\" for port 993"),
     "missing smtp section": (
         _set("smtp", _DELETE), "smtp", "required key is missing; add this key"),
     "impossible time of day": (
@@ -187,10 +191,10 @@ def test_environment_overrides_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """BOUNDARY_MAIL_SMTP__PORT overrides smtp.port; other smtp keys stay from the file."""
     path = tmp_path / "bm.toml"
     path.write_text(render_toml(valid()))
-    monkeypatch.setenv("BOUNDARY_MAIL_SMTP__PORT", "587")
+    monkeypatch.setenv("BOUNDARY_MAIL_SMTP__PORT", "2465")
     monkeypatch.setenv("BOUNDARY_MAIL_TIMEZONE", "Europe/Vienna")
     config = load_config(path)
-    assert config.smtp.port == 587
+    assert config.smtp.port == 2465
     assert config.smtp.host == "127.0.0.1"
     assert config.timezone == "Europe/Vienna"
 

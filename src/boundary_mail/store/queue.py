@@ -17,6 +17,9 @@ from typing import Any
 
 from boundary_mail.store.schema import Database, from_iso, iso
 
+# Mail on its way: queued, being sent, or maybe delivered (the partial indexes say the same).
+UNSENT = "('pending', 'sending', 'uncertain')"
+
 
 @dataclass(frozen=True, slots=True)
 class SendEffects:
@@ -52,10 +55,11 @@ class StoredAction:
     outgoing_message_id: str
     raw: bytes
     effects: SendEffects
-    status: str
+    status: str  # pending | sending | sent | failed | uncertain
     attempts: int
     last_error: str
     created_at: datetime
+    resends: int = 0  # sends after "maybe delivered" (at most one)
 
 
 def _action(row: sqlite3.Row) -> StoredAction:
@@ -67,7 +71,7 @@ def _action(row: sqlite3.Row) -> StoredAction:
         effects=SendEffects(row["reply_to"], row["reply_kind"], row["note_to"],
                             row["welcomed"], row["ladder_step"]),
         status=row["status"], attempts=row["attempts"], last_error=row["last_error"],
-        created_at=from_iso(row["created_at"]),
+        created_at=from_iso(row["created_at"]), resends=row["resends"],
     )
 
 
@@ -97,6 +101,11 @@ class Queue(Database):
         rows = self._db.execute("SELECT * FROM actions WHERE status = 'pending' ORDER BY id")
         return [_action(r) for r in rows]
 
+    def uncertain_actions(self) -> list[StoredAction]:
+        """Mail the server may or may not have: resent at most once, then left alone."""
+        rows = self._db.execute("SELECT * FROM actions WHERE status = 'uncertain' ORDER BY id")
+        return [_action(r) for r in rows]
+
     def actions(self, kind: str | None = None) -> list[StoredAction]:
         if kind is None:
             rows = self._db.execute("SELECT * FROM actions ORDER BY id")
@@ -104,14 +113,75 @@ class Queue(Database):
             rows = self._db.execute("SELECT * FROM actions WHERE kind = ? ORDER BY id", (kind,))
         return [_action(r) for r in rows]
 
-    def mark_sent(self, action: StoredAction, now: datetime) -> None:
+    # -- claims: nothing is sent unless its claim is on disk ---------------------------------
+    def recover_stale_claims(self, token: str) -> list[StoredAction]:
+        """Claims of a drain that never finished (its process died, or the state could not be
+        written after the send): the server may have the message. They become 'uncertain'."""
+        with self.transaction():
+            rows = [_action(r) for r in self._db.execute(
+                "SELECT * FROM actions WHERE status = 'sending' AND claim IS NOT ?", (token,)
+            )]
+            self._db.execute(
+                "UPDATE actions SET status = 'uncertain', last_error = 'the process sending it"
+                " stopped before the result was recorded; it may have been delivered'"
+                " WHERE status = 'sending' AND claim IS NOT ?", (token,),
+            )
+        return rows
+
+    def sendable(self, token: str) -> list[StoredAction]:
+        """What this drain may send: pending mail, and uncertain mail of an earlier drain
+        that was not resent yet (never twice in one drain, never more than once)."""
+        rows = self._db.execute(
+            "SELECT * FROM actions WHERE status = 'pending' OR (status = 'uncertain'"
+            " AND resends = 0 AND claim IS NOT ?) ORDER BY id", (token,),
+        )
+        return [_action(r) for r in rows]
+
+    def claim(self, action: StoredAction, token: str) -> bool:
+        """Claim one message for this drain, committed before it is sent; False if it is not
+        there to claim (sent, claimed or refused by another process meanwhile). The claim
+        needs no sync to disk of its own: in WAL mode a commit survives the death of the
+        process as soon as it returns (only a power cut could lose it), while "sent" is
+        synced."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self.transaction():
+                cursor = self._db.execute(
+                    "UPDATE actions SET resends = resends + (status = 'uncertain'),"
+                    " status = 'sending', claim = ?, attempts = attempts + 1 WHERE id = ? AND"
+                    " (status = 'pending' OR (status = 'uncertain' AND resends = 0"
+                    " AND claim IS NOT ?))",
+                    (token, action.id, token),
+                )
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+        return cursor.rowcount == 1
+
+    def release(self, action: StoredAction, token: str, error: str, *, final: bool) -> None:
+        """The send failed for sure: back in the queue, or refused for good."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE actions SET status = ?, last_error = ? WHERE id = ? AND claim = ?",
+                ("failed" if final else "pending", error[:500], action.id, token),
+            )
+
+    def mark_uncertain(self, action: StoredAction, token: str, error: str) -> None:
+        """The server may have it (no answer to the final dot): not sent again in this drain,
+        at most once more later."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE actions SET status = 'uncertain', last_error = ?"
+                " WHERE id = ? AND claim = ?", (error[:500], action.id, token),
+            )
+
+    def mark_sent(self, action: StoredAction, now: datetime, token: str | None = None) -> None:
         """Record a successful send and its bookkeeping (the reply rate limit) atomically."""
         effects, stamp = action.effects, iso(now)
         with self.transaction():
             self._db.execute(
-                "UPDATE actions SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
-                " last_error = '' WHERE id = ?",
-                (stamp, action.id),
+                "UPDATE actions SET status = 'sent', sent_at = ?, last_error = ''"
+                " WHERE id = ? AND (claim IS ? OR ? IS NULL)",
+                (stamp, action.id, token, token),
             )
             # An auto-reply, and a contact note (on its own or inside an auto-reply), count
             # against their recipient's period only once they really went out.
@@ -145,11 +215,11 @@ class Queue(Database):
         return from_iso(row[0]) if row else None
 
     def reply_queued(self, sender: str, kind: str) -> bool:
-        """True while a reply of this kind to this address waits in the queue (not yet sent)."""
+        """True while a reply of this kind to this address is on its way (not yet sent)."""
         row = self._db.execute(
-            "SELECT 1 FROM actions WHERE status = 'pending' AND reply_to = ?1 AND reply_kind = ?2"
-            " UNION ALL SELECT 1 FROM actions WHERE status = 'pending' AND note_to = ?1"
-            " AND ?2 = 'contact_note'",
+            f"SELECT 1 FROM actions WHERE status IN {UNSENT} AND reply_to = ?1"  # noqa: S608
+            f" AND reply_kind = ?2 UNION ALL SELECT 1 FROM actions WHERE status IN {UNSENT}"
+            " AND note_to = ?1 AND ?2 = 'contact_note'",
             (sender, kind),
         ).fetchone()
         return row is not None

@@ -2,21 +2,32 @@
 
 One SQLite database (WAL). It is created 0600 in a 0700 directory and never holds a password.
 A newer schema than this boundary-mail knows is refused; an older one is upgraded in place.
+
+Only a state file that does not exist is created, and it is created whole: migrated under a
+temporary name and linked into place. So a state file that exists always held a schema, and
+one that is now empty (0 bytes), unreadable, or without its schema version lost what it knew
+(the replies already sent, what is tracked, the rate-limit history). Starting afresh over it
+would answer the last day's mail again; it is refused, naming the newest backup and the
+command that restores it (`store.backup`). A file SQLite cannot read or write because of a
+permission is named with the permission and the fix.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from boundary_mail.errors import UserError
+from boundary_mail.store.access import access_problems
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CHUNK = 500  # bound parameters per IN (...) list: well under SQLite's limit
 
 _MIGRATIONS: dict[int, str] = {
@@ -139,6 +150,23 @@ _MIGRATIONS: dict[int, str] = {
         error TEXT NOT NULL DEFAULT ''
     );
     """,
+    # Claims: a queued message is claimed (status 'sending', the drain's token) in its own
+    # committed transaction before it is sent, so no other drain can send it; 'uncertain' is
+    # "the server may have it" (a timeout after the final dot, a claim its drain never
+    # finished), resent at most once (`resends`).
+    4: """
+    ALTER TABLE actions ADD COLUMN claim TEXT;
+    ALTER TABLE actions ADD COLUMN resends INTEGER NOT NULL DEFAULT 0;
+    DROP INDEX actions_pending;
+    DROP INDEX actions_pending_replies;
+    DROP INDEX actions_pending_notes;
+    CREATE INDEX actions_unsent ON actions (status)
+        WHERE status IN ('pending', 'sending', 'uncertain');
+    CREATE INDEX actions_unsent_replies ON actions (reply_to, reply_kind)
+        WHERE status IN ('pending', 'sending', 'uncertain') AND reply_to IS NOT NULL;
+    CREATE INDEX actions_unsent_notes ON actions (note_to)
+        WHERE status IN ('pending', 'sending', 'uncertain') AND note_to IS NOT NULL;
+    """,
 }
 
 
@@ -162,6 +190,116 @@ def chunks(values: Iterable[str]) -> Iterator[tuple[list[str], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
+# -- opening the file: what is refused, and why -------------------------------------------------
+
+
+def refusal(path: Path, what: str) -> StateError:
+    """The state file existed and lost what it knew: say so, and the way back."""
+    from boundary_mail.store.backup import way_back  # backup builds on this module
+
+    return StateError(
+        f"{path}: {what}. boundary-mail does not start afresh over it: that would answer the"
+        f" last day's mail again and forget what is tracked and the rate-limit history.\n"
+        f"{way_back(path)}"
+    )
+
+
+def _make_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StateError(
+            f"{directory}: cannot create the state directory ({exc.strerror}); create it owned"
+            f" by uid {os.geteuid()} with mode 0700"
+        ) from None
+
+
+def _create(path: Path) -> None:
+    """A new state file, migrated under a temporary name (0600 from the start) and linked
+    into place, so a state file that exists has always held a schema."""
+    wal = _beside(path, "-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise refusal(path, f"the state file is missing but its write-ahead log {wal} is there")
+    problems = access_problems(path)
+    if problems:
+        raise StateError("\n".join(problems))
+    new = path.with_name(f".{path.name}.new-{os.getpid()}")
+    new.unlink(missing_ok=True)
+    try:
+        os.close(os.open(new, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        db = sqlite3.connect(new, isolation_level=None)
+        try:
+            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            _upgrade(db, 0)
+        finally:
+            db.close()
+        fsync(new)
+        with suppress(FileExistsError):  # another process made it a moment ago: open that
+            os.link(new, path)
+        fsync(path.parent)
+    except (OSError, sqlite3.Error) as exc:
+        raise StateError(f"{path}: cannot create the state file ({exc})") from None
+    finally:
+        new.unlink(missing_ok=True)
+
+
+def _upgrade(db: sqlite3.Connection, current: int) -> None:
+    """Apply the migrations after `current`, each in its own transaction."""
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def _check_existing(path: Path) -> None:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read the state file ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise StateError(f"{path}: the state file is not a regular file; remove what is there")
+    if st.st_size == 0:
+        raise refusal(path, "the state file is empty (0 bytes)")
+    problems = access_problems(path)
+    if problems:
+        raise StateError("\n".join(problems))
+
+
+def _open_failed(path: Path, exc: sqlite3.Error) -> StateError:
+    """The error SQLite gave, as the operator can act on it."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        problems = access_problems(path)
+        if problems:
+            return StateError("\n".join(problems))
+        return StateError(f"{path}: SQLite cannot open or write the state file ({exc})")
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+        return refusal(path, f"the state file is not a readable SQLite database ({exc})")
+    if name.startswith("SQLITE_FULL"):
+        return StateError(f"{path}: the disk holding the state file is full; free space there")
+    return StateError(f"{path}: cannot open the state file ({exc})")
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Database:
     """The connection, its schema and transactions; the record classes build on it."""
 
@@ -169,42 +307,52 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not path.exists():
-            # Create the file 0600 before SQLite opens it, so no other user can ever read it.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        _make_directory(path.parent)
+        if not os.path.lexists(path):
+            _create(path)
+        _check_existing(path)
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise _open_failed(path, exc) from None
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"{path}: cannot open the state file ({exc}); move it aside to start afresh"
-            ) from None
-        self._db.row_factory = sqlite3.Row
-        self._depth = 0
-        self._migrate()
+            self._db.row_factory = sqlite3.Row
+            self._depth = 0
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise _open_failed(path, exc) from None
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
 
+    def copy_to(self, target: sqlite3.Connection) -> None:
+        """A consistent copy of the whole database into `target` (SQLite's online backup)."""
+        self._db.backup(target)
+
     def _migrate(self) -> None:
-        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        tables = {
+            row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if "schema_version" not in tables:
+            what = "holds other tables but no schema version" if tables else "holds no tables"
+            raise refusal(self.path, f"the state file {what}")
         row = self._db.execute("SELECT version FROM schema_version").fetchone()
         current = row[0] if row else 0
+        if current == 0 and tables - {"schema_version"}:
+            raise refusal(self.path, "the state file holds tables but no schema version")
         if current > SCHEMA_VERSION:
             raise StateError(
                 f"{self.path}: the state file has schema version {current}, newer than this"
                 f" boundary-mail understands ({SCHEMA_VERSION}); upgrade boundary-mail"
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute("DELETE FROM schema_version")
-                self._db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        _upgrade(self._db, current)
 
     @property
     def schema_version(self) -> int:
@@ -220,17 +368,30 @@ class Database:
             finally:
                 self._depth -= 1
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        self._depth = 1
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
-        finally:
-            self._depth = 0
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+        except sqlite3.OperationalError as exc:
+            raise StateError(self._cannot_write(exc)) from None
+
+    def _cannot_write(self, exc: sqlite3.OperationalError) -> str:
+        """What a failed write means, in words that say where and what to do."""
+        text = str(exc)
+        if "full" in text:
+            free = shutil.disk_usage(self.path.parent).free
+            return (f"{self.path}: cannot write the state file: the disk is full ({free} bytes"
+                    f" free in {self.path.parent}); free some space, nothing is lost")
+        return f"{self.path}: cannot write the state file ({text})"
 
     def _rows(self, query: str, values: Iterable[str], *before: Any) -> Iterator[sqlite3.Row]:
         """Run `query` (with `{marks}` for an IN list) once per chunk of `values`."""

@@ -4,6 +4,7 @@ queries for exactly the keys the batch needs, instead of questions asked per mes
 from __future__ import annotations
 
 from boundary_mail.snapshot import REPLY_KINDS, SnapshotKeys, StateSnapshot
+from boundary_mail.store.queue import UNSENT
 from boundary_mail.store.schema import Database, from_iso
 
 
@@ -17,10 +18,11 @@ class Snapshots(Database):
             ) if r[1] in REPLY_KINDS
         }
         queued = {(r[0], r[1]) for r in self._rows(
-            "SELECT reply_to, reply_kind FROM actions WHERE status = 'pending'"
+            f"SELECT reply_to, reply_kind FROM actions WHERE status IN {UNSENT}"  # noqa: S608
             " AND reply_to IN ({marks})", addresses,
         )} | {(r[0], "contact_note") for r in self._rows(
-            "SELECT note_to FROM actions WHERE status = 'pending' AND note_to IN ({marks})",
+            f"SELECT note_to FROM actions WHERE status IN {UNSENT}"  # noqa: S608
+            " AND note_to IN ({marks})",
             addresses,
         )}
         known = {r[0] for r in self._rows(
