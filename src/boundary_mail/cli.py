@@ -294,8 +294,10 @@ def _digest(config: Config, now_arg: str | None, *, send: bool, out: str | None)
                 report = asyncio.run(digest_job.send_digests(config, store, now))
             for recipient in report.queued:
                 print(f"digest queued for {recipient}")
+            for recipient in report.waiting:
+                print(f"digest for {recipient} was queued earlier today; sending it now")
             for recipient in report.already:
-                print(f"digest for {recipient} was already queued today; not sent again")
+                print(f"digest for {recipient} was already sent today; not sent again")
             print(f"sent {report.sent}, failed {report.failed}")
             for error in report.errors:
                 print(f"error: {error}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -110,7 +111,7 @@ class Config(BaseSettings):
             ) from None
         return value
 
-    @property
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -118,7 +119,7 @@ class Config(BaseSettings):
     def triage_owner(self) -> str:
         return self.team.triage_owner or self.team.lead
 
-    @property
+    @cached_property
     def team_addresses(self) -> frozenset[str]:
         """Everyone whose mail is ours: members, the lead, and every mailbox owner and alias."""
         own: set[str] = set(self.team.addresses) | {self.team.lead}

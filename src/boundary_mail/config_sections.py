@@ -9,6 +9,7 @@ environment overrides, checks that span sections and reporting every problem at 
 from __future__ import annotations
 
 from datetime import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,7 +135,7 @@ class MailboxConfig(Server):
     def _aliases(cls, value: list[str]) -> list[str]:
         return [_lower_address(a) for a in value]
 
-    @property
+    @cached_property
     def own_addresses(self) -> frozenset[str]:
         return frozenset([self.owner, *self.aliases])
 

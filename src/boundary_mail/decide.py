@@ -47,6 +47,7 @@ from boundary_mail.tracking import (
     Acknowledgment,
     TrackedItem,
     inbox_reply_doubt,
+    is_answered,
     team_reply_acknowledges,
 )
 
@@ -82,6 +83,7 @@ class WindowMemory:
     answered: set[str] = field(default_factory=set)  # message-ids an auto-reply was planned for
     tracked: dict[str, TrackedItem] = field(default_factory=dict)  # items started this window
     copies: set[tuple[str, str, int, str]] = field(default_factory=set)  # box, folder, uid, id
+    answered_on_arrival: set[tuple[str, str, int, str]] = field(default_factory=set)
     # The Message-IDs of the auto-replies and notes planned (their ids are derived from what
     # they answer, see `ids`) → the message each answers.
     ours: dict[str, str] = field(default_factory=dict)
@@ -217,7 +219,10 @@ class Planner:
         memory.seen_ids.add(facts.message_id)
         memory.contacts.update(a for a in (
             facts.sender.email if facts.sender else "", facts.return_path) if a)
-        memory.copies.add((facts.mailbox, facts.folder, facts.uid, facts.message_id))
+        copy = (facts.mailbox, facts.folder, facts.uid, facts.message_id)
+        memory.copies.add(copy)
+        if is_answered(facts.flags):
+            memory.answered_on_arrival.add(copy)
         if plan.track is not None:
             memory.tracked[facts.message_id] = plan.track
             memory.roots[facts.message_id] = facts.message_id

@@ -59,7 +59,8 @@ def compose_all(digests: list[Digest], config: Config, now: datetime) -> list[Ou
 @dataclass(slots=True)
 class DigestReport:
     queued: list[str] = field(default_factory=list)  # recipients queued now
-    already: list[str] = field(default_factory=list)  # recipients queued before today
+    waiting: list[str] = field(default_factory=list)  # queued earlier today, not yet sent
+    already: list[str] = field(default_factory=list)  # handled earlier today: not again
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -72,10 +73,16 @@ class DigestReport:
 def queue_digests(
     store: Store, config: Config, digests: list[Digest], now: datetime
 ) -> DigestReport:
-    """Queue each digest once; one already queued today (same dedupe key) is left alone."""
+    """Queue each digest once; one queued earlier today (same dedupe key) is left as it is:
+    still waiting to go out, or already handled."""
     report = DigestReport()
-    fresh = [d for d in digests if not store.has_action(d.dedupe_key)]
-    report.already.extend(d.recipient for d in digests if d not in fresh)
+    status = {d.dedupe_key: store.action_status(d.dedupe_key) for d in digests}
+    fresh = [d for d in digests if status[d.dedupe_key] is None]
+    for d in digests:
+        if status[d.dedupe_key] in ("pending", "uncertain"):
+            report.waiting.append(d.recipient)
+        elif status[d.dedupe_key] is not None:
+            report.already.append(d.recipient)
     outgoing = compose_all(fresh, config, now)
     with store.transaction():
         for out in outgoing:

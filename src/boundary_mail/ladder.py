@@ -1,7 +1,7 @@
 """The escalation ladder: what is due for an unacknowledged item at `now`. Pure.
 
 Each configured step fires once, `after_business_hours` business hours after the deadline the
-auto-reply promised (the same `BusinessCalendar.promise` calculation), so the promise to the
+auto-reply promised (the same `BusinessCalendar.promise_at` calculation), so the promise to the
 client and the reminder to the team can never disagree. A step notifies the account manager
 (a *reminder*), the account manager's backup, or the lead (an *escalation*). Steps already
 queued are counted on the item (`ladder_step`); an acknowledgment at any time closes the item,

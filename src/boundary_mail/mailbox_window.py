@@ -173,15 +173,15 @@ async def _check_answered(
 ) -> None:
     """An open item whose copy in this inbox carries \\Answered is acknowledged. Runs right
     after the inbox sync, with the inbox still selected."""
-    stored = run.store.open_copies(mailbox.name, mailbox.inbox)
-    mine = {mid for box, folder, _, mid in run.planner.memory.copies
-            if box == mailbox.name and folder == mailbox.inbox}
-    copies = answered_candidates(stored, run.planner.memory, mailbox.name, mailbox.inbox,
-                                 run.store.open_ids(mine))
-    if not copies:
-        return
-    flags = await asyncio.to_thread(imap.fetch_flags, client, [uid for uid, _ in copies])
-    acks = plan_answered(copies, flags, run.planner)
+    memory = run.planner.memory
+    copies = answered_candidates(run.store.open_copies(mailbox.name, mailbox.inbox), memory,
+                                 mailbox.name, mailbox.inbox)
+    flags = (await asyncio.to_thread(imap.fetch_flags, client, [uid for uid, _ in copies])
+             if copies else {})
+    arrived = {mid for box, folder, _, mid in memory.answered_on_arrival
+               if box == mailbox.name and folder == mailbox.inbox}
+    acks = plan_answered(copies, flags, run.planner, mailbox=mailbox.name,
+                         folder=mailbox.inbox, stored_open=run.store.open_ids(arrived))
     run.executor.commit_acknowledgments(acks)
     run.report.acknowledged.extend(acks)
 

@@ -8,8 +8,9 @@ window (`LadderPlan`). The rules that decide *what* happens live here, not in th
   baseline: remembered, never answered (installing boundary-mail never answers old mail).
 - **UIDVALIDITY change.** The folder is read again; a message known by Message-ID keeps its
   record (under its new UID) and is not decided again.
-- **Acknowledgment.** A team reply in a Sent folder or an inbox (see `decide`), the
-  `\\Answered` flag on any copy of an open item, or `boundary-mail ack`.
+- **Acknowledgment.** A team reply in a Sent folder, an inbox copy of one whose author our
+  own server vouches for (Authentication-Results, see `decide`), the `\\Answered` flag on
+  any copy of an open item, or `boundary-mail ack`.
 - **The ladder waits for an unread mailbox.** When the owner's mailbox could not be read in
   this window, their reply may be there: their steps are held until a window reads it.
 
@@ -169,25 +170,29 @@ def plan_sent(read: FolderRead, snapshot: StateSnapshot, planner: Planner) -> Se
 
 def answered_candidates(
     stored: Iterable[tuple[int, str]], memory: WindowMemory, mailbox: str, folder: str,
-    stored_open: Iterable[str],
 ) -> list[tuple[int, str]]:
-    """(uid, message_id) of the copies in this folder whose \\Answered flag would close an
-    open item: the stored ones, and those this window decided (not committed in a dry run)."""
-    still_open = set(stored_open) | set(memory.tracked)
-    found = dict.fromkeys(stored)
-    found.update(dict.fromkeys(
-        (uid, mid) for box, name, uid, mid in memory.copies
-        if box == mailbox and name == folder and mid in still_open
-    ))
-    return [(uid, mid) for uid, mid in found if mid not in memory.acknowledged]
+    """(uid, message_id) of the copies in this folder whose \\Answered flag must be read to
+    know whether it closes an open item: the stored ones, except those this window read
+    anyway (their flags came with them, see `answered_on_arrival`)."""
+    read_now = {(uid, mid) for box, name, uid, mid in memory.copies
+                if box == mailbox and name == folder}
+    return [(uid, mid) for uid, mid in dict.fromkeys(stored)
+            if (uid, mid) not in read_now and mid not in memory.acknowledged]
 
 
 def plan_answered(
     copies: Sequence[tuple[int, str]], flags: dict[int, tuple[str, ...]], planner: Planner,
+    *, mailbox: str, folder: str, stored_open: Iterable[str],
 ) -> list[Acknowledgment]:
+    """Open items whose copy carries \\Answered: read now (`flags`) or when it arrived in
+    this window (a reply from a phone before the window ran)."""
+    memory = planner.memory
+    still_open = set(stored_open) | set(memory.tracked)
+    arrived = [mid for box, name, _, mid in sorted(memory.answered_on_arrival)
+               if box == mailbox and name == folder and mid in still_open]
     return planner.acknowledge(
         Acknowledgment(mid, planner.now, "answered-flag")
-        for uid, mid in copies if is_answered(flags.get(uid, ()))
+        for mid in [*(mid for uid, mid in copies if is_answered(flags.get(uid, ()))), *arrived]
     )
 
 

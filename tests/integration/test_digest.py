@@ -10,6 +10,8 @@ import time
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
+
 from tests.digest_week import NOW, config_data, seed_week
 from tests.integration.agency import Agency
 
@@ -107,7 +109,8 @@ def test_a_second_run_the_same_day_sends_nothing_again(agency: Agency, mailserve
         [sys.executable, "-m", "boundary_mail", "--config", str(agency.path), "digest",
          "--now", later, "--send"], check=True, capture_output=True, text=True,
     )
-    assert "already queued today" in run.stdout
+    assert run.stdout.count("was already sent today; not sent again") == 3
+    assert "sent 0, failed 0" in run.stdout
     time.sleep(1.0)  # a second digest, if one were sent, would have arrived by now
     for user in WANT:
         assert len(digests_of(mailserver, user)) == 1
@@ -116,3 +119,23 @@ def test_a_second_run_the_same_day_sends_nothing_again(agency: Agency, mailserve
         assert sorted(a.status for a in store.actions("digest")) == ["sent"] * 3
     finally:
         store.close()
+
+
+def test_a_digest_queued_while_the_server_was_down_is_said_to_go_out_now(
+    agency: Agency, mailserver: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first run could not reach the SMTP server (the digests stay queued); the second run
+    of the day says it sends them now, and sends them, never "not sent again" with "sent 3"."""
+    seeded(agency)
+    mailserver.stop_smtp()
+    try:
+        assert agency.cli("digest", "--now", NOW.isoformat(), "--send") == 1
+    finally:
+        mailserver.start_smtp()
+    capsys.readouterr()
+    assert agency.cli("digest", "--now", NOW.replace(hour=19).isoformat(), "--send") == 0
+    out = capsys.readouterr().out
+    assert out.count("was queued earlier today; sending it now") == 3, out
+    assert "not sent again" not in out and "failed 0" in out
+    for user in WANT:
+        assert len(digests_of(mailserver, user)) == 1

@@ -51,6 +51,14 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 _DELETE = object()
 
+
+def _all(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        for one in changes:
+            one(data)
+
+    return change
+
 # (mutation, the key it must name, words of the explanation or fix)
 BAD_CONFIGS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
     "account manager is not a team member": (
@@ -60,8 +68,7 @@ BAD_CONFIGS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         _set("schedule.check_window", ["10:00"]),
         "schedule.check_window", "unknown key; remove it or check its spelling"),
     "starttls on the implicit-TLS IMAP port": (
-        lambda data: [_set("mailboxes.0.port", 993)(data),
-                      _set("mailboxes.0.security", "starttls")(data)] and None,
+        _all(_set("mailboxes.0.port", 993), _set("mailboxes.0.security", "starttls")),
         "mailboxes[0]", "never offers STARTTLS; use security = \"tls\" for port 993"),
     "missing smtp section": (
         _set("smtp", _DELETE), "smtp", "required key is missing; add this key"),

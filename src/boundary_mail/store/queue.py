@@ -8,6 +8,7 @@ typed columns beside it and applied in the same transaction as the "sent" mark.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -93,6 +94,12 @@ class Queue(Database):
         )
         return cursor.rowcount == 1
 
+    def action_status(self, dedupe_key: str) -> str | None:
+        """pending | sending | sent | failed | uncertain; None when never queued."""
+        row = self._db.execute("SELECT status FROM actions WHERE dedupe_key = ?", (dedupe_key,))
+        found = row.fetchone()
+        return str(found[0]) if found else None
+
     def has_action(self, dedupe_key: str) -> bool:
         row = self._db.execute("SELECT 1 FROM actions WHERE dedupe_key = ?", (dedupe_key,))
         return row.fetchone() is not None
@@ -141,20 +148,15 @@ class Queue(Database):
         """Claim one message for this drain, committed before it is sent; False if it is not
         there to claim (sent, claimed or refused by another process meanwhile). The claim
         needs no sync to disk of its own: in WAL mode a commit survives the death of the
-        process as soon as it returns (only a power cut could lose it), while "sent" is
-        synced."""
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self.transaction():
-                cursor = self._db.execute(
-                    "UPDATE actions SET resends = resends + (status = 'uncertain'),"
-                    " status = 'sending', claim = ?, attempts = attempts + 1 WHERE id = ? AND"
-                    " (status = 'pending' OR (status = 'uncertain' AND resends = 0"
-                    " AND claim IS NOT ?))",
-                    (token, action.id, token),
-                )
-        finally:
-            self._db.execute("PRAGMA synchronous=FULL")
+        process as soon as it returns (only a power cut could lose it)."""
+        with self.relaxed_sync(), self.transaction():
+            cursor = self._db.execute(
+                "UPDATE actions SET resends = resends + (status = 'uncertain'),"
+                " status = 'sending', claim = ?, attempts = attempts + 1 WHERE id = ? AND"
+                " (status = 'pending' OR (status = 'uncertain' AND resends = 0"
+                " AND claim IS NOT ?))",
+                (token, action.id, token),
+            )
         return cursor.rowcount == 1
 
     def release(self, action: StoredAction, token: str, error: str, *, final: bool) -> None:
@@ -174,8 +176,17 @@ class Queue(Database):
                 " WHERE id = ? AND claim = ?", (error[:500], action.id, token),
             )
 
-    def mark_sent(self, action: StoredAction, now: datetime, token: str | None = None) -> None:
-        """Record a successful send and its bookkeeping (the reply rate limit) atomically."""
+    def mark_sent(
+        self, action: StoredAction, now: datetime, token: str | None = None, *,
+        synced: bool = True,
+    ) -> None:
+        """Record a successful send and its bookkeeping (the reply rate limit) atomically.
+        Unless `synced`, the commit is not synced to disk on its own (it survives the death
+        of the process, not a power cut): the drain syncs every few messages and at its end."""
+        with contextlib.nullcontext() if synced else self.relaxed_sync():
+            self._mark_sent(action, now, token)
+
+    def _mark_sent(self, action: StoredAction, now: datetime, token: str | None) -> None:
         effects, stamp = action.effects, iso(now)
         with self.transaction():
             self._db.execute(

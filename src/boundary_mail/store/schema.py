@@ -14,6 +14,7 @@ permission is named with the permission and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -392,6 +393,22 @@ class Database:
             return (f"{self.path}: cannot write the state file: the disk is full ({free} bytes"
                     f" free in {self.path.parent}); free some space, nothing is lost")
         return f"{self.path}: cannot write the state file ({text})"
+
+    @contextmanager
+    def relaxed_sync(self) -> Iterator[None]:
+        """Commits that survive the death of the process but are not synced to disk one by
+        one (WAL with synchronous=NORMAL); `sync` makes everything before it durable."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+
+    def sync(self) -> None:
+        """Sync the write-ahead log to disk: every commit so far survives a power cut. When
+        that cannot be done now (a full disk), the commits still stand, only unsynced."""
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _rows(self, query: str, values: Iterable[str], *before: Any) -> Iterator[sqlite3.Row]:
         """Run `query` (with `{marks}` for an IN list) once per chunk of `values`."""
