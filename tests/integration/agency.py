@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from boundary_mail.cli import main
 from boundary_mail.config import Config, load_config
 from boundary_mail.store import Store
 
 TEAM = ("ann", "bob", "lead")
+BERLIN = ZoneInfo("Europe/Berlin")
+MON = datetime(2026, 11, 16, tzinfo=BERLIN)  # in the past: Dovecot clamps future APPEND dates
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    """Day 0 is Monday 16 November 2026, local time in Berlin (the agency's zone)."""
+    return MON + timedelta(days=day, hours=hour, minutes=minute)
 
 
 def _toml_value(value: Any) -> str:

@@ -26,24 +26,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.agency import Agency, client_mail
+from tests.integration.agency import Agency, at, client_mail
 
-BERLIN = ZoneInfo("Europe/Berlin")
-MON = datetime(2026, 11, 16, tzinfo=BERLIN)  # in the past: Dovecot clamps future dates
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """Day 0 is Monday 16 November 2026."""
-    return MON + timedelta(days=day, hours=hour, minutes=minute)
 
 
 WINDOW = at(2, 15)

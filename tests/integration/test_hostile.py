@@ -10,18 +10,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from tests.integration.agency import Agency, client_mail
+from tests.integration.agency import Agency, at, client_mail
 
-BERLIN = ZoneInfo("Europe/Berlin")
-MON = datetime(2026, 11, 16, tzinfo=BERLIN)
 MX = "mx.agency.test"  # the authserv-id our receiving server writes
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """Day 0 is Monday 16 November 2026: in the past, as Dovecot ignores future APPEND dates."""
-    return MON + timedelta(days=day, hours=hour, minutes=minute)
 
 
 def marked(mailserver: Any, user: str, kind: str) -> list[EmailMessage]:

@@ -13,26 +13,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from boundary_mail import imap, outbox
 from boundary_mail.daemon import RETRY_JOB, Daemon
 from boundary_mail.store import Store
-from tests.integration.agency import Agency, client_mail
+from tests.integration.agency import Agency, at, client_mail
 from tests.integration.proxy import Proxy, proxy
 
-BERLIN = ZoneInfo("Europe/Berlin")
-MON = datetime(2026, 11, 16, tzinfo=BERLIN)  # in the past: Dovecot clamps future dates
 TIMEOUT = 2.0  # seconds, for every server in these tests: a stall costs little
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """Day 0 is Monday 16 November 2026."""
-    return MON + timedelta(days=day, hours=hour, minutes=minute)
 
 
 CLIENT_IDS = ("<one@acme.test>", "<two@acme.test>", "<tom@globex.test>")

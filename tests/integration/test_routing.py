@@ -7,20 +7,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from tests.integration.agency import Agency, client_mail
-
-BERLIN = ZoneInfo("Europe/Berlin")
-MON = datetime(2026, 11, 16, tzinfo=BERLIN)
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """Day 0 is Monday 16 November 2026: in the past, as Dovecot ignores future APPEND dates."""
-    return MON + timedelta(days=day, hours=hour, minutes=minute)
+from tests.integration.agency import Agency, at, client_mail
 
 
 def marked(mailserver: Any, user: str, kind: str) -> list[EmailMessage]:

@@ -6,24 +6,15 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from boundary_mail.report import WindowReport
 from boundary_mail.views import format_status
 from boundary_mail.window import Window
-from tests.integration.agency import Agency, client_mail
-
-BERLIN = ZoneInfo("Europe/Berlin")
-MON = datetime(2026, 11, 16, tzinfo=BERLIN)
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """Day 0 is Monday 16 November 2026 (in the past: Dovecot ignores future APPEND dates)."""
-    return MON + timedelta(days=day, hours=hour, minutes=minute)
+from tests.integration.agency import Agency, at, client_mail
 
 
 def run_window(agency: Agency, now: datetime, *, dry_run: bool) -> WindowReport:
