@@ -26,6 +26,7 @@ from boundary_mail.config import Config
 from boundary_mail.decide import AutoReply, ContactNote, Redirect, UrgentAlert
 from boundary_mail.ladder import LadderStep, due_steps
 from boundary_mail.templates import environment, format_when
+from tests.unit.compose_cases import BODY, BROKEN
 from tests.unit.factories import (
     ANN,
     ASSISTANT,
@@ -46,7 +47,6 @@ ENV = environment(None, "en")
 CONFIG = agency(urgent={"keywords": ["urgent"], "alert_address": "pager@sms.test",
                         "channel": "call +49 30 1234567"})
 
-BODY = "Hello Bob,\r\n\r\nplease send the quote. Grüße aus Köln\r\nCarla\r\n".encode()
 ORIGINAL = (
     b"Return-Path: <carla@acme.test>\r\n"
     b"Delivered-To: bob@agency.test\r\n"
@@ -66,17 +66,6 @@ ORIGINAL = (
     b"Content-Type: text/plain; charset=utf-8\r\n"
     b"Content-Transfer-Encoding: 8bit\r\n"
     b"\r\n" + BODY
-)
-# Raw Latin-1 in a subject whose long URL must be folded: the stdlib parses it, but cannot
-# write it again (UnicodeEncodeError). Old mailers still send such subjects.
-BROKEN = (
-    b"Return-Path: <carla@acme.test>\r\n"
-    b"From: Carla <carla@acme.test>\r\n"
-    b"Subject: Pr\xfcfung https://files.acme.test/share/2026/spring-campaign/"
-    b"final-artwork-v7-approved-by-legal.zip\r\n"
-    b"Message-ID: <m1@acme.test>\r\n"
-    b"\r\n"
-    b"See link.\r\n"
 )
 
 
