@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from boundary_mail import __version__
 from boundary_mail.config import default_config_path, load_config
@@ -58,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("check-config", help="validate the configuration and exit")
+    check = sub.add_parser("check-config", help="validate the configuration and exit")
+    check.add_argument(
+        "--connect", action="store_true",
+        help="also resolve every password, log in to every mailbox and to SMTP (nothing is"
+        " sent), and say per account what worked and the fix for what did not",
+    )
     sub.add_parser("run", help="run the daemon: check windows, urgent scan and digest")
     poll = sub.add_parser("poll", help="run one check window now")
     poll.add_argument(
@@ -107,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
+        format=log_format(os.environ.get("JOURNAL_STREAM"), sys.stdout),
         stream=sys.stdout,
     )
     # imapclient's DEBUG trace echoes whole FETCH responses (subjects, bodies): never log them.
@@ -116,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(path)
         if args.command == "check-config":
-            return _check_config(config, path)
+            return _check_config(config, path, connect=args.connect)
         if args.command == "poll":
             return asyncio.run(
                 _poll(config, args.now, dry_run=args.dry_run, urgent_only=args.urgent_only)
@@ -144,7 +151,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _check_config(config: Config, path: str) -> int:
+def log_format(journal_stream: str | None, stream: TextIO) -> str:
+    """The log line format: with a timestamp, unless `stream` is the journal, which stamps
+    every line itself. systemd sets $JOURNAL_STREAM to the device and inode of the stream it
+    connected (``dev:ino``); a stream that is not that one (redirected by a child) is no
+    journal. A stream without a file descriptor is taken at its word."""
+    plain = "%(levelname)s %(name)s: %(message)s"
+    if not journal_stream:
+        return f"%(asctime)s {plain}"
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return plain
+    return plain if journal_stream == f"{st.st_dev}:{st.st_ino}" else f"%(asctime)s {plain}"
+
+
+def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
     import jinja2
 
     from boundary_mail.templates import TEMPLATE_NAMES, environment
@@ -167,6 +189,14 @@ def _check_config(config: Config, path: str) -> int:
         f"{path}: OK — {len(config.mailboxes)} mailbox(es), {len(config.team.members)} team"
         f" member(s), {len(config.clients)} client(s), time zone {config.timezone}"
     )
+    from boundary_mail.config_warnings import config_warnings
+
+    for warning in config_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
+    if connect:
+        from boundary_mail.doctor import check_and_print
+
+        return check_and_print(config)
     return 0
 
 

@@ -61,20 +61,23 @@ def _where(mailbox: MailboxConfig) -> str:
     return f"mailbox {mailbox.name!r} ({mailbox.host}:{mailbox.port})"
 
 
-def connect(mailbox: MailboxConfig, password: str | None) -> imapclient.IMAPClient:
+def connect(
+    mailbox: MailboxConfig, password: str | None, *, attempts: int = CONNECT_ATTEMPTS
+) -> imapclient.IMAPClient:
     """Open an authenticated connection, or raise MailboxUnavailable with the fix. A server
-    that is down, hangs up or times out is tried CONNECT_ATTEMPTS times with backoff."""
+    that is down, hangs up or times out is tried `attempts` times with backoff (a check of
+    the configuration tries once: it reports what it found, at once)."""
     failure = 0
     while True:
         try:
             return _connect_once(mailbox, password)
         except ConnectionTrouble as exc:
             failure += 1
-            if failure >= CONNECT_ATTEMPTS:
+            if failure >= attempts:
                 raise
             delay = backoff_seconds(failure, CONNECT_BACKOFF_SECONDS, CONNECT_BACKOFF_MAX_SECONDS)
             log.warning("%s (attempt %d of %d); trying again in %.1f s", exc, failure,
-                        CONNECT_ATTEMPTS, delay)
+                        attempts, delay)
             time.sleep(delay)
 
 

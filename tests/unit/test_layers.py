@@ -24,10 +24,11 @@ CORE = (
     "actions", "authresults", "calendar", "chart", "decide", "digest", "digest_data",
     "digest_render", "directory", "errors", "facts", "headers", "ids", "ladder", "plan",
     "policy", "snapshot", "tracking",
+    "config_warnings", "upcoming",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({
-    "cli", "compose", "daemon", "digest_job", "execute", "imap", "imap_parse",
+    "cli", "compose", "daemon", "digest_job", "doctor", "execute", "imap", "imap_parse",
     "mailbox_window", "net", "outbox", "report", "secrets", "smtp", "store", "sync", "urgent",
     "views", "window",
 })
