@@ -65,7 +65,7 @@ from common import (
 from boundary_mail import imap
 from boundary_mail.config import load_config
 from boundary_mail.headers import MalformedMessage, parse_facts
-from boundary_mail.window import FIRST_SYNC_LOOKBACK
+from boundary_mail.plan import FIRST_SYNC_LOOKBACK
 
 ITEMS = [imap._HEADER_ITEM, "INTERNALDATE", "FLAGS", "RFC822.SIZE"]
 HERE = Path(__file__).resolve().parent
