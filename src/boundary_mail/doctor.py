@@ -167,9 +167,9 @@ def _missing_folder(
     marked = [str(name) for flags, _sep, name in listed if b"\\Sent" in flags]
     text = f"{where}: the {key} folder {folder!r} does not exist; set mailboxes[{index}].{key}"
     if key == "sent" and marked:
-        text += f" = {marked[0]!r} (the server marks it as the Sent folder)"
+        text += f' = "{marked[0]}" (the server marks it as the Sent folder)'
     elif names:
-        text += " to one of " + ", ".join(repr(n) for n in names)
+        text += " to one of " + ", ".join(f'"{n}"' for n in names)
     else:
         text += " to the folder's name as the mail client shows it"
     return text
