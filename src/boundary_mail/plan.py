@@ -85,14 +85,9 @@ class InboxPlan:
 
     @property
     def redirects(self) -> tuple[Redirect, ...]:
+        """What is passed on. Each is queued with the batch; `$Routed` (ROUTED_KEYWORD) is set
+        on its copy only once the route succeeded (see `routes`), never at the commit."""
         return tuple(p.redirect for p in self.decisions if p.redirect is not None)
-
-    @property
-    def keywords(self) -> dict[str, tuple[int, ...]]:
-        """IMAP keywords to set once the batch is committed: `$Routed` on what was passed on
-        (cosmetic: people see in their mail client that it went to the right person)."""
-        routed = tuple(r.facts.uid for r in self.redirects)
-        return {ROUTED_KEYWORD: routed} if routed else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +146,9 @@ def inbox_keys(split: InboxSplit) -> SnapshotKeys:
 def plan_inbox(
     split: InboxSplit, read: FolderRead, snapshot: StateSnapshot, planner: Planner
 ) -> InboxPlan:
+    baseline_contacts = frozenset(a for f in split.baseline for a in addresses_of(f))
+    # The window's later batches know these senders, as the store will once this commits.
+    planner.memory.contacts.update(baseline_contacts)
     return InboxPlan(
         read=read,
         baseline=tuple(
@@ -158,7 +156,7 @@ def plan_inbox(
                         f.subject)
             for f in split.baseline
         ),
-        baseline_contacts=frozenset(a for f in split.baseline for a in addresses_of(f)),
+        baseline_contacts=baseline_contacts,
         renumbered=tuple((f.message_id, f.uid) for f in split.known),
         decisions=tuple(planner.plan_inbox(split.fresh, snapshot)),
     )

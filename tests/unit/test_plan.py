@@ -1,0 +1,72 @@
+"""The window's plan rules that are not about one message: the first-sync baseline, a
+rebaselined folder, the high-water mark, \\Answered on arrival and the ladder's hold."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from boundary_mail.actions import AutoReply
+from boundary_mail.decide import Planner
+from boundary_mail.facts import MessageFacts
+from boundary_mail.plan import FolderRead, plan_inbox, plan_ladder, split_inbox
+from boundary_mail.snapshot import StateSnapshot
+from tests.unit.factories import (
+    ANN,
+    BOB,
+    CARLA,
+    MONDAY_WINDOW,
+    agency,
+    calendar_of,
+    message,
+    tracked_item,
+)
+
+
+def first_sync(*messages: MessageFacts, last_uid: int = 0) -> FolderRead:
+    return FolderRead(
+        mailbox="bob", folder="INBOX", uidvalidity=7, messages=messages, skipped=(),
+        top_uid=max(m.uid for m in messages), stored_last_uid=last_uid, first_sync=True,
+        rebaseline=False,
+    )
+
+
+def test_a_first_sync_answers_only_mail_younger_than_the_lookback() -> None:
+    """At installation, last week's mail is the baseline (recorded, never answered); this
+    morning's is decided. The high-water mark is the batch's highest UID."""
+    old = message(CARLA, uid=1, mid="<old@acme.test>", at=MONDAY_WINDOW - timedelta(days=3))
+    new = message(CARLA, uid=2, mid="<new@acme.test>", at=MONDAY_WINDOW - timedelta(hours=2))
+    read = first_sync(old, new)
+    config = agency()
+    plan = plan_inbox(split_inbox(read, (), MONDAY_WINDOW), read, StateSnapshot(),
+                      Planner(config, calendar_of(config), MONDAY_WINDOW))
+    assert [b.message_id for b in plan.baseline] == ["<old@acme.test>"]
+    assert [d.facts.message_id for d in plan.decisions] == ["<new@acme.test>"]
+    assert read.last_uid == 2
+
+
+def test_a_client_with_mail_in_the_baseline_is_not_welcomed_as_new() -> None:
+    """Carla wrote last week (baseline) and again this morning: she gets the auto-reply, not
+    the "How we work together" document of a new client (the store will know her once the
+    batch commits; the plan knows her already, in a dry run too)."""
+    old = message(CARLA, uid=1, mid="<old@acme.test>", at=MONDAY_WINDOW - timedelta(days=3))
+    new = message(CARLA, uid=2, mid="<new@acme.test>", at=MONDAY_WINDOW - timedelta(hours=2))
+    read = first_sync(old, new)
+    config = agency()
+    plan = plan_inbox(split_inbox(read, (), MONDAY_WINDOW), read, StateSnapshot(),
+                      Planner(config, calendar_of(config), MONDAY_WINDOW))
+    (reply,) = [a for d in plan.decisions for a in d.actions if isinstance(a, AutoReply)]
+    assert reply.first_contact is False
+
+
+def test_the_ladder_waits_for_an_owner_whose_mailbox_was_not_read() -> None:
+    """Ann's mailbox could not be read: her due reminder is held (her reply may be there);
+    Bob's goes out."""
+    config = agency()
+    due = MONDAY_WINDOW - timedelta(hours=30)
+    items = [tracked_item(deadline=due, message_id="<a@acme.test>", owner=ANN),
+             tracked_item(deadline=due, message_id="<b@acme.test>", owner=BOB)]
+    planner = Planner(config, calendar_of(config), MONDAY_WINDOW)
+    plan = plan_ladder(items, planner.memory, unread_owners={ANN}, config=config,
+                       calendar=calendar_of(config), now=MONDAY_WINDOW)
+    assert {s.item.message_id for s in plan.steps} == {"<b@acme.test>"}
+    assert {s.item.message_id for s in plan.held} == {"<a@acme.test>"}
