@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--list", action="store_true", help="list the backups and exit")
     restore.add_argument("backup", metavar="BACKUP", nargs="?",
                          help="a backup's file or name, as --list shows it (default: the newest)")
+    sub.add_parser("example-config", help="print the example configuration, every key documented")
+    creds = sub.add_parser(
+        "credentials", help="print the LoadCredential= lines the systemd unit needs",
+        description="One LoadCredential= line per credential the configuration names"
+        " (password_file = \"imap-ann\"), for the unit's [Service] section.",
+    )
+    creds.add_argument("--dir", metavar="DIR", default=None,
+                       help="where the files are (default: /etc/boundary-mail/credentials)")
+    creds.add_argument("--names", action="store_true", help="print only the names")
     return parser
 
 
@@ -119,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # imapclient's DEBUG trace echoes whole FETCH responses (subjects, bodies): never log them.
     logging.getLogger("imapclient").setLevel(logging.INFO)
+    if args.command == "example-config":  # needs no configuration
+        from boundary_mail.data import example_config
+
+        sys.stdout.write(example_config())
+        return 0
     path = args.config or default_config_path()
     try:
         config = load_config(path)
@@ -134,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ack(config, args.message_id, args.now)
         if args.command == "digest":
             return _digest(config, args.now, send=args.send, out=args.out)
+        if args.command == "credentials":
+            from boundary_mail.credentials import print_credentials
+
+            return print_credentials(config, args.dir, names_only=args.names)
         if args.command == "restore-state":
             return _restore_state(config, args.backup, list_only=args.list)
         if args.command == "run":
