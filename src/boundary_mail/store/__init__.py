@@ -5,7 +5,7 @@ the folder's new high-water mark, before anything is sent. A crash therefore eit
 whole batch (it is fetched and decided again) or keeps all of it (the sender drains it later).
 One module per seam: `schema` (file, migrations, transactions), `messages` (folders, messages,
 contacts, mailbox health), `queue` (outgoing mail), `items` (tracking), `snapshots` (what a
-batch is decided against) and `reports` (what the digest reads).
+batch is decided against), `reports` (what the digest reads) and `routes` (mail passed on).
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ from boundary_mail.store.messages import (
     MessageRecords,
     SkippedMessage,
 )
+from boundary_mail.store.migrations import SCHEMA_VERSION
 from boundary_mail.store.queue import Queue, SendEffects, StoredAction
 from boundary_mail.store.reports import Reports
-from boundary_mail.store.schema import SCHEMA_VERSION, StateError
+from boundary_mail.store.routes import ROUTE_KINDS, Routes, SourceCopy
+from boundary_mail.store.schema import StateError
 from boundary_mail.store.snapshots import Snapshots
 
 __all__ = [
-    "SCHEMA_VERSION", "BaselineRow", "FolderState", "MailboxHealth", "MessageRecord",
-    "SendEffects", "SkippedMessage", "StateError", "Store", "StoredAction",
+    "ROUTE_KINDS", "SCHEMA_VERSION", "BaselineRow", "FolderState", "MailboxHealth", "MessageRecord",
+    "SendEffects", "SkippedMessage", "SourceCopy", "StateError", "Store", "StoredAction",
 ]
 
 
-class Store(MessageRecords, Queue, Items, Snapshots, Reports):
+class Store(MessageRecords, Queue, Items, Snapshots, Reports, Routes):
     """All reads and writes of the state file."""

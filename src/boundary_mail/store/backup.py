@@ -27,7 +27,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boundary_mail.store.schema import SCHEMA_VERSION, Database, StateError, fsync
+from boundary_mail.store.migrations import SCHEMA_VERSION
+from boundary_mail.store.schema import Database, StateError, fsync
 
 if TYPE_CHECKING:
     from boundary_mail.config import Config
