@@ -2,7 +2,9 @@
 
 Windows are cron jobs in the configured time zone on the configured weekdays; a job that fires
 on a public holiday logs that and does nothing. SIGTERM/SIGINT stop after the running window;
-SIGHUP reloads the configuration and keeps the old one if the new one is invalid.
+SIGHUP reloads the configuration and keeps the old one if the new one is invalid. At start and
+after each reload every account is checked as `check-config --connect` does (`doctor`), one
+log line each; a failed check is logged, never fatal.
 
 A window that did not run (the service was down, the machine asleep, the clock jumped) runs at
 once at start-up or on waking, if it is today's latest window so far and today is a business
@@ -28,6 +30,7 @@ from apscheduler.triggers.date import DateTrigger
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.config import Config, load_config
 from boundary_mail.digest_job import send_digests
+from boundary_mail.doctor import check_accounts
 from boundary_mail.errors import ConfigError, UserError
 from boundary_mail.lock import StateBusy, holding_async
 from boundary_mail.store import Store
@@ -129,6 +132,7 @@ class Daemon:
         self.retries = 0  # retries of the last scheduled window so far
         self.clock: Callable[[], datetime] = _system_clock  # tests pass a fake clock
         self.attempted: datetime | None = None  # the last window this process started
+        self.checks: set[asyncio.Task[None]] = set()  # account checks running
 
     def schedule(self) -> None:
         self.scheduler.remove_all_jobs()
@@ -170,8 +174,31 @@ class Daemon:
                 sd_notify, "interval", seconds=max(watchdog_usec / 2e6, 1), args=["WATCHDOG=1"],
                 id="watchdog", name="systemd watchdog",
             )
+
+    def log_schedule(self) -> None:
+        """One line per job with its next run; after `scheduler.start()` (before, APScheduler
+        has not computed the run times)."""
         for job in self.scheduler.get_jobs():
-            log.info("scheduled %s; next run %s", job.name, getattr(job, "next_run_time", None))
+            at = getattr(job, "next_run_time", None)
+            log.info("scheduled %s; next run %s", job.name,
+                     at.astimezone(self.config.tz).strftime("%Y-%m-%d %H:%M %Z") if at else "none")
+
+    async def check_accounts(self) -> None:
+        """Log in to every account as `check-config --connect` does and log one line each;
+        whatever the result, the daemon keeps running (a window will say it again)."""
+        try:
+            checks = await check_accounts(self.config)
+        except Exception:  # a check must never stop the daemon
+            log.exception("account check failed; the daemon keeps running")
+            return
+        for check in checks:
+            log.log(logging.INFO if check.ok else logging.ERROR, "account check: %s",
+                    check.line())
+
+    def start_account_check(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.check_accounts())
+        self.checks.add(task)  # a reference, so the task is not collected while it runs
+        task.add_done_callback(self.checks.discard)
 
     async def missed_window_job(self) -> None:
         """Run today's latest check window now if it has not run (quietly nothing if so)."""
@@ -326,6 +353,8 @@ class Daemon:
         self.config = config
         self.schedule()
         log.info("configuration reloaded from %s", self.path)
+        self.log_schedule()
+        self.start_account_check()
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
@@ -336,9 +365,13 @@ class Daemon:
         self.scheduler.start()
         sd_notify("READY=1\nSTATUS=waiting for the next check window")
         log.info("boundary-mail running with %s", self.path)
+        self.log_schedule()
+        self.start_account_check()
         await self.stopping.wait()
         log.info("stopping")
         sd_notify("STOPPING=1")
+        for task in self.checks:
+            task.cancel()
         async with self.lock:  # let a running window finish its transaction
             self.scheduler.shutdown(wait=False)
         return 0

@@ -105,6 +105,8 @@ def test_daemon_speaks_notify_reloads_and_stops(
     if proc.stdout:
         proc.stdout.close()
     assert "scheduled check window 10:00" in log
+    assert "next run None" not in log
+    assert "account check: mailbox 'ann': FAILED" in log  # port 1: refused, logged, running
     assert "reload refused, keeping the running configuration" in log
     assert "schedule.check_windows" in log
     assert "stopping" in log
@@ -268,3 +270,50 @@ async def test_late_scheduled_windows_fire_once_and_the_check_runs_at_start(
     check = jobs[MISSED_WINDOW_JOB]
     assert check.trigger.interval == timedelta(minutes=1)
     assert abs(check.next_run_time.timestamp() - time.time()) < 30  # at start-up
+
+
+async def test_the_start_up_log_names_each_jobs_next_run_in_the_configured_zone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Logged once the scheduler has started, each job's next run is a time, never None."""
+    daemon = _daemon(tmp_path, berlin(26, 10))
+    daemon.schedule()
+    daemon.scheduler.start(paused=True)
+    try:
+        with caplog.at_level("INFO", logger="boundary_mail.daemon"):
+            daemon.log_schedule()
+    finally:
+        daemon.scheduler.shutdown(wait=False)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("scheduled")]
+    assert any(line.startswith("scheduled check window 10:00; next run 20") for line in lines)
+    assert all(line.endswith(("CET", "CEST")) for line in lines), lines
+    assert not any("None" in line or "none" in line for line in lines)
+
+
+async def test_account_checks_are_logged_one_line_each_and_never_stop_the_daemon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A working account logs INFO, a failing one ERROR with its fix; a check that itself
+    blows up is logged and the daemon carries on."""
+    from boundary_mail.doctor import AccountCheck
+
+    async def checks(config: Config) -> list[AccountCheck]:
+        return [AccountCheck("mailbox 'ann'", ("login as 'ann'",)),
+                AccountCheck("smtp", (), "SMTP server x:1: cannot connect; check host")]
+
+    monkeypatch.setattr("boundary_mail.daemon.check_accounts", checks)
+    daemon = _daemon(tmp_path, berlin(26, 10))
+    with caplog.at_level("INFO", logger="boundary_mail.daemon"):
+        await daemon.check_accounts()
+    found = {(r.levelname, r.getMessage()) for r in caplog.records}
+    assert ("INFO", "account check: mailbox 'ann': ok — login as 'ann'") in found
+    assert ("ERROR", "account check: smtp: FAILED — SMTP server x:1: cannot connect;"
+            " check host") in found
+
+    async def broken(config: Config) -> list[AccountCheck]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("boundary_mail.daemon.check_accounts", broken)
+    caplog.clear()
+    await daemon.check_accounts()  # does not raise
+    assert "account check failed; the daemon keeps running" in caplog.text
