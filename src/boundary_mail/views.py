@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from boundary_mail.actions import ContactNote, Redirect, UrgentAlert
+from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.config import Config
 from boundary_mail.report import WindowReport
 from boundary_mail.store import Store
 from boundary_mail.templates import format_when
+from boundary_mail.upcoming import next_digest, next_windows
+
+SUBJECT_WIDTH = 60
 
 
 def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str:
@@ -77,8 +82,35 @@ def _indent(text: str) -> str:
     return "\n".join("      " + line for line in text.splitlines())
 
 
+def shown_subject(subject: str, width: int = SUBJECT_WIDTH) -> str:
+    """A subject for one terminal line: control and format characters (line breaks, escape
+    sequences, bidi overrides) dropped, whitespace runs made one space, and cut to `width`
+    characters with an ellipsis."""
+    kept = "".join(
+        " " if c.isspace() else c for c in subject
+        if c.isspace() or not unicodedata.category(c).startswith("C")
+    )
+    text = " ".join(kept.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def format_schedule(config: Config, now: datetime) -> list[str]:
+    """The next two check windows and the next digest, in the configured zone."""
+    calendar = BusinessCalendar.from_config(config.schedule, config.tz)
+    try:
+        windows = next_windows(calendar, now, 2)
+        digest = next_digest(calendar, config.schedule.digest_time, now)
+    except ValueError as exc:  # no business day within the search: say so, show the rest
+        return [f"next check windows: none ({exc})"]
+    return [
+        "next check windows: " + ", ".join(f"{w:%a %Y-%m-%d %H:%M %Z}" for w in windows),
+        f"next digest: {digest:%a %Y-%m-%d %H:%M %Z}",
+    ]
+
+
 def format_status(store: Store, config: Config, now: datetime) -> str:
-    """Open items by owner (age, deadline, ladder step), then the outgoing queue."""
+    """Open items by owner (age, deadline, ladder step, subject), then the outgoing queue,
+    then when the next check windows and the next digest run."""
     tz = config.tz
     pending = store.pending_actions()
     failed = [a for a in store.actions() if a.status == "failed"]
@@ -112,6 +144,7 @@ def format_status(store: Store, config: Config, now: datetime) -> str:
                 f"  age {age}  answer by {format_when(item.deadline.astimezone(tz), config.locale)}"
                 f"  ladder {item.ladder_step}/{steps}{flags}{overdue}"
             )
+            lines.append(f"      subject: {shown_subject(item.subject) or '(none)'}")
     lines.append(f"queued to send: {len(pending)}")
     for action in pending:
         lines.append(
@@ -129,4 +162,5 @@ def format_status(store: Store, config: Config, now: datetime) -> str:
         lines.append(f"refused for good: {len(failed)}")
         for action in failed:
             lines.append(f"  {action.kind} to {', '.join(action.recipients)}: {action.last_error}")
+    lines.extend(format_schedule(config, now))
     return "\n".join(lines)
