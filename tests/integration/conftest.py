@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import Any
 import pytest
 
 from tests.integration.agency import TEAM, Agency, agency_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,6 +45,23 @@ def deliver(mailserver: Any) -> Callable[..., None]:
         mailserver.append(user, "INBOX", raw, date=at)
 
     return put
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """boundary-mail's wheel: $BM_WHEEL when set (CI installed that one to test it), else one
+    built from this checkout with `python -m build --wheel`."""
+    given = os.environ.get("BM_WHEEL")
+    if given:
+        return Path(given).resolve()
+    out = tmp_path_factory.mktemp("dist")
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(REPO)],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (built,) = out.glob("boundary_mail-*.whl")
+    return built
 
 
 @pytest.fixture(autouse=True)
