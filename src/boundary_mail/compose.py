@@ -64,7 +64,7 @@ def compose_auto_reply(
         from_name=owner_name, to=action.to, subject=reply_subject(facts.subject), now=now,
         auto_submitted="auto-replied", marker=config.smtp.from_address,
     )
-    thread(msg, facts.message_id, facts.references)
+    thread(msg, facts.thread_id, facts.references)
     tz = config.tz
     attach = config.response.first_contact == "attach"
     context = {
@@ -165,7 +165,7 @@ def compose_contact_note(
         from_name=owner_name, to=action.to, subject=reply_subject(facts.subject), now=now,
         auto_submitted="auto-replied", marker=config.smtp.from_address,
     )
-    thread(msg, facts.message_id, facts.references)
+    thread(msg, facts.thread_id, facts.references)
     msg.set_content(render(
         env, "contact_note.txt.j2", name=facts.sender.name if facts.sender else "",
         contact=action.contact, contact_name=contact_name or action.contact,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from boundary_mail.actions import (
@@ -36,7 +36,8 @@ from boundary_mail.calendar import BusinessCalendar, Promise
 from boundary_mail.config import ClientConfig, Config, MailboxConfig
 from boundary_mail.directory import Directory, Match
 from boundary_mail.facts import MessageFacts
-from boundary_mail.ids import auto_reply_message_id, contact_note_message_id
+from boundary_mail.ids import auto_reply_message_id, contact_note_message_id, reused_identity
+from boundary_mail.memory import WindowMemory
 from boundary_mail.policy import ReplyDecision, decide_reply, reply_recipient
 from boundary_mail.snapshot import (
     NOTE_KIND_CONTACT,
@@ -67,26 +68,6 @@ ROBOT_RULES = frozenset({
 })
 # The rule of a message that answers our own auto-reply or note: never answered (RFC 3834 §2).
 REPLY_TO_OURS = "reply-to-our-auto-reply"
-
-
-@dataclass(slots=True)
-class WindowMemory:
-    """What this window decided so far, which a snapshot loaded before it does not show. A dry
-    run commits nothing, so without this its later batches would decide differently."""
-
-    replied: set[tuple[str, str]] = field(default_factory=set)
-    welcomed: set[str] = field(default_factory=set)
-    contacts: set[str] = field(default_factory=set)  # addresses recorded in this window
-    seen_ids: set[str] = field(default_factory=set)
-    roots: dict[str, str] = field(default_factory=dict)  # message-id → open item it belongs to
-    acknowledged: set[str] = field(default_factory=set)
-    answered: set[str] = field(default_factory=set)  # message-ids an auto-reply was planned for
-    tracked: dict[str, TrackedItem] = field(default_factory=dict)  # items started this window
-    copies: set[tuple[str, str, int, str]] = field(default_factory=set)  # box, folder, uid, id
-    answered_on_arrival: set[tuple[str, str, int, str]] = field(default_factory=set)
-    # The Message-IDs of the auto-replies and notes planned (their ids are derived from what
-    # they answer, see `ids`) → the message each answers.
-    ours: dict[str, str] = field(default_factory=dict)
 
 
 def loop_markers(config: Config) -> frozenset[str]:
@@ -213,10 +194,22 @@ class Planner:
     def _is_tracked(self, message_id: str) -> bool:
         return self.state.is_tracked(message_id) or message_id in self.memory.roots
 
+    def _identified(self, facts: MessageFacts) -> MessageFacts:
+        """The facts under the message's identity: its Message-ID and its sender. A known
+        Message-ID from another sender is a different message under a derived id (the header's
+        stays its `thread_id`); the same id from the same sender is a re-delivery."""
+        mid, sender = facts.message_id, _sender_of(facts)  # addresses are lower-cased
+        known = self.memory.senders.get(mid, self.state.sender_of(mid))
+        if known is None or known.lower() == sender.lower():
+            return facts
+        return replace(facts, message_id=reused_identity(mid, sender), header_message_id=mid)
+
     def _plan(self, facts: MessageFacts) -> MessagePlan:
+        facts = self._identified(facts)
         plan = self._decide(facts)
         memory = self.memory
         memory.seen_ids.add(facts.message_id)
+        memory.senders.setdefault(facts.message_id, _sender_of(facts))
         memory.contacts.update(a for a in (
             facts.sender.email if facts.sender else "", facts.return_path) if a)
         copy = (facts.mailbox, facts.folder, facts.uid, facts.message_id)
@@ -382,6 +375,11 @@ class Planner:
             promise=promise, client=match.client, contact=match.owner, first_contact=first,
             urgent=urgent, names_contact=names_contact,
         )
+
+
+def _sender_of(facts: MessageFacts) -> str:
+    """Who a message is recorded as coming from (as `plan.sender_of`): From, else Return-Path."""
+    return (facts.sender.email if facts.sender else facts.return_path) or ""
 
 
 def _answer_days(config: Config, client: ClientConfig | None) -> int:

@@ -54,11 +54,20 @@ class MessageFacts:
     auth_results: tuple[str, ...] = ()  # Authentication-Results values, topmost first
     size: int = 0
     preview: str = ""  # the start of the text, fetched only to look for urgent keywords
+    # The Message-ID as written in the header, when `message_id` (the message's identity:
+    # Message-ID and sender, see `ids.reused_identity`) differs from it; "" otherwise.
+    header_message_id: str = ""
 
     @property
     def recipients(self) -> tuple[Address, ...]:
         """Every explicit recipient (To, Cc, Resent-To, Resent-Cc), for RFC 5230 §4.5."""
         return self.to + self.cc + self.resent_to + self.resent_cc
+
+    @property
+    def thread_id(self) -> str:
+        """The Message-ID our answers thread to (In-Reply-To, References): the header's.
+        Everything that records, tracks or dedupes uses `message_id`, the identity."""
+        return self.header_message_id or self.message_id
 
     @property
     def thread_ids(self) -> tuple[str, ...]:

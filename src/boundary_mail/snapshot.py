@@ -3,7 +3,7 @@
 The shell asks the core which keys a batch needs (`keys_for`), loads exactly those from the
 store with a few set-based queries, and hands the core one immutable `StateSnapshot`. The core
 never calls back into the store: what it decided earlier in the same window, and the store
-does not show yet, it remembers itself (see `decide.WindowMemory`).
+does not show yet, it remembers itself (see `memory.WindowMemory`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from boundary_mail.facts import MessageFacts
+from boundary_mail.ids import reused_identity
 from boundary_mail.policy import reply_recipient
 
 REPLY_KIND_WINDOW = "window"
@@ -30,7 +31,9 @@ class SnapshotKeys:
     """Everything a batch's decisions may look up, collected before deciding."""
 
     addresses: frozenset[str]  # reply recipients and senders: rate limit, known contacts
-    message_ids: frozenset[str]  # the batch's own ids: tracked already?
+    # The batch's own ids and the identities they would have if reused by another sender
+    # (see `ids.reused_identity`): tracked already? recorded from whom?
+    message_ids: frozenset[str]
     thread_ids: frozenset[str]  # ids the batch refers to: which open item, ours?
 
 
@@ -44,6 +47,8 @@ def keys_for(messages: Iterable[MessageFacts]) -> SnapshotKeys:
             facts.sender.email if facts.sender else None,
         ) if a)
         ids.add(facts.message_id)
+        sender = facts.sender.email if facts.sender else facts.return_path
+        ids.add(reused_identity(facts.message_id, sender or ""))
         threads.update(thread_ids(facts))
     return SnapshotKeys(frozenset(addresses), frozenset(ids), frozenset(threads))
 
@@ -73,12 +78,14 @@ class StateSnapshot:
     # Our own messages among the thread ids: their Message-ID → the message they answered
     # ("" for mail about no message, such as a digest). Their sources' roots are in `roots`.
     ours: Mapping[str, str] = field(default_factory=dict)
+    senders: Mapping[str, str] = field(default_factory=dict)  # message id → its recorded sender
 
     def __post_init__(self) -> None:
         # Accept plain sets and dicts from callers; keep the snapshot immutable.
         object.__setattr__(self, "replies", _frozen_map(self.replies))
         object.__setattr__(self, "roots", _frozen_map(self.roots))
         object.__setattr__(self, "ours", _frozen_map(self.ours))
+        object.__setattr__(self, "senders", _frozen_map(self.senders))
         object.__setattr__(self, "queued", frozenset(self.queued))
         object.__setattr__(self, "known", frozenset(self.known))
         object.__setattr__(self, "tracked", frozenset(self.tracked))
@@ -94,6 +101,10 @@ class StateSnapshot:
 
     def is_tracked(self, message_id: str) -> bool:
         return message_id in self.tracked
+
+    def sender_of(self, message_id: str) -> str | None:
+        """The sender recorded for a stored message with this id (None: none is stored)."""
+        return self.senders.get(message_id)
 
     def answered_by_us(self, message_id: str) -> str | None:
         """If `message_id` is one of our own messages, the Message-ID it answered."""

@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / PACKAGE
 CORE = (
     "actions", "authresults", "calendar", "chart", "decide", "digest", "digest_data",
     "digest_render", "directory", "errors", "facts", "headers", "ids", "ladder", "plan",
-    "policy", "snapshot", "tracking",
+    "memory", "policy", "snapshot", "tracking",
     "config_warnings", "upcoming",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).

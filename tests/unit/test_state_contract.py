@@ -35,6 +35,9 @@ class State(Protocol):
     def queue_reply(self, key: str, effects: SendEffects) -> None: ...
     def send(self, key: str, at: datetime) -> None: ...
     def queue_ours(self, message_id: str, source_message_id: str) -> None: ...
+    def record_message(self, *, mailbox: str, folder: str, message_id: str, uid: int,
+                       received_at: datetime, sender: str | None, subject: str, status: str,
+                       now: datetime) -> bool: ...
     def snapshot(self, keys: SnapshotKeys) -> StateSnapshot: ...
 
 
@@ -48,6 +51,7 @@ class MemoryState:
     pending: dict[str, SendEffects] = field(default_factory=dict)
     replies: dict[tuple[str, str], datetime] = field(default_factory=dict)
     ours: dict[str, str] = field(default_factory=dict)  # our Message-ID → what it answered
+    messages: dict[tuple[str, str, str], str] = field(default_factory=dict)  # → sender
 
     def add_item(self, item: TrackedItem, now: datetime) -> bool:
         new = item.message_id not in self.items
@@ -83,6 +87,13 @@ class MemoryState:
     def queue_ours(self, message_id: str, source_message_id: str) -> None:
         self.ours.setdefault(message_id, source_message_id)
 
+    def record_message(self, *, mailbox: str, folder: str, message_id: str, uid: int,
+                       received_at: datetime, sender: str | None, subject: str, status: str,
+                       now: datetime) -> bool:
+        new = (mailbox, folder, message_id) not in self.messages
+        self.messages.setdefault((mailbox, folder, message_id), sender or "")
+        return new
+
     def snapshot(self, keys: SnapshotKeys) -> StateSnapshot:
         queued = {(e.reply_to, e.reply_kind) for e in self.pending.values()
                   if e.reply_to in keys.addresses and e.reply_kind} | {
@@ -101,6 +112,8 @@ class MemoryState:
                               if m in self.items or m in self.followups),
             roots=roots,
             ours=ours,
+            senders={m: sender for (_, _, m), sender in self.messages.items()
+                     if m in keys.message_ids},
         )
 
 
@@ -244,3 +257,22 @@ def test_our_own_messages_lead_to_what_they_answered(state: State) -> None:
     assert snap.roots == {"<f1@x>": "<open@x>"}
     assert snap.answered_by_us("<bm.1@agency.test>") == "<f1@x>"
     assert snap.answered_by_us("<unknown@x>") is None
+
+
+def test_each_stored_message_is_known_with_its_sender(state: State) -> None:
+    """The messages asked for that are stored (decided, baseline or skipped; in any folder)
+    come with the sender recorded for them; a message without a sender has "" (so a known
+    Message-ID from another sender is a different message, see `decide`)."""
+    for box, mid, sender in (("ann", "<a@x>", "carla@acme.test"),
+                             ("bob", "<a@x>", "carla@acme.test"),
+                             ("ann", "<b@x>", None),
+                             ("ann", "<c@x>", "gina@globex.test")):
+        assert state.record_message(mailbox=box, folder="INBOX", message_id=mid, uid=1,
+                                    received_at=MONDAY_EARLY, sender=sender, subject="",
+                                    status="decided", now=NOW)
+
+    snap = state.snapshot(keys(ids={"<a@x>", "<b@x>", "<new@x>"}))
+
+    assert snap.senders == {"<a@x>": "carla@acme.test", "<b@x>": ""}
+    assert snap.sender_of("<a@x>") == "carla@acme.test"
+    assert snap.sender_of("<new@x>") is None

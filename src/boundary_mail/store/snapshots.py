@@ -48,5 +48,12 @@ class Snapshots(Database):
             " ON i.message_id = f.root_id WHERE i.status = 'open'"
             " AND f.message_id IN ({marks})", looked_up,
         )}
+        # Who each message was recorded from: a known Message-ID from another sender is a
+        # different message (copies of one message carry the same sender: any row will do).
+        senders = {r[0]: r[1] for r in self._rows(
+            "SELECT message_id, COALESCE(sender, '') FROM messages"
+            " WHERE message_id IN ({marks})", ids,
+        )}
         return StateSnapshot(replies=replies, queued=frozenset(queued), known=frozenset(known),
-                             tracked=frozenset(tracked), roots=roots, ours=ours)
+                             tracked=frozenset(tracked), roots=roots, ours=ours,
+                             senders=senders)
