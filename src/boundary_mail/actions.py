@@ -7,6 +7,7 @@ objects are what ``poll --dry-run`` prints, so the dry run shows exactly what a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from boundary_mail.calendar import Promise
 from boundary_mail.config import ClientConfig
@@ -45,12 +46,17 @@ class ContactNote:
 
 @dataclass(frozen=True, slots=True)
 class Redirect:
-    """Pass a client message on to the account manager with Resent-* headers (RFC 5322
-    §3.6.6): original From, Message-ID and body intact, so their reply threads correctly."""
+    """Pass a client message on to the account manager, original From, Message-ID and body
+    intact, so their reply threads correctly. `via` says how: "imap" when the account
+    manager's mailbox is monitored (the original's bytes are appended to its inbox: no size
+    limit, no relay), else "smtp" (Resent-* headers on top, RFC 5322 §3.6.6; a notice
+    without the body when the original is too big for the relay)."""
 
     facts: MessageFacts
     to: str
     by: str  # the mailbox owner it reached
+    via: Literal["imap", "smtp"] = "smtp"
+    mailbox: str = ""  # via imap: the name of the monitored mailbox it is appended to
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from boundary_mail.compose_mime import (
     thread,
     without_delivery_fields,
 )
+from boundary_mail.compose_route import megabytes
 from boundary_mail.config import Config
 from boundary_mail.decide import AutoReply, ContactNote, Redirect, UrgentAlert
 from boundary_mail.digest import Digest, render_digest
@@ -248,10 +249,11 @@ def compose_alert(
 
 def compose_ladder(
     step: LadderStep, original: bytes | None, *, config: Config, env: jinja2.Environment,
-    now: datetime,
+    now: datetime, limit: int | None = None, where: str = "",
 ) -> Outgoing:
     """A reminder (to the account manager) or an escalation (to the backup or the lead): a
-    one-line summary, what to do, and the original attached."""
+    one-line summary, what to do, and the original attached when the whole fits `limit` (the
+    relay's size limit); otherwise it says where the original lies (`where`)."""
     item = step.item
     client = item.client or "unassigned sender"
     word = "Reminder" if step.kind == "reminder" else "Escalation"
@@ -260,25 +262,29 @@ def compose_ladder(
         f" {_local(item.deadline, config)} · missed by {step.overdue_hours:.1f} business hours"
         f" · follow-ups: {item.followups}"
     )
-    text = render(
-        env, "ladder.txt.j2", kind=step.kind, summary=summary, owner=item.owner,
-        owner_name=_owner_name(config, item.owner) or item.owner, subject=item.subject,
-        message_id=item.message_id, step=step.step, attached=bool(original),
-        # Quoted for a shell: a Message-ID comes from the client's mail and may hold anything.
-        ack_command=shlex.join(["boundary-mail", "ack", item.message_id]),
-    )
 
-    def build() -> EmailMessage:
+    def build(attached: bool) -> EmailMessage:
         msg = base_message(
             kind=step.kind, dedupe_key=step.dedupe_key, from_email=config.smtp.from_address,
             from_name=config.smtp.from_name, to=step.to,
             subject=f"{word}: no answer yet to {client} ({item.sender})", now=now,
             auto_submitted="auto-generated", marker=config.smtp.from_address,
         )
-        msg.set_content(text)
+        msg.set_content(render(
+            env, "ladder.txt.j2", kind=step.kind, summary=summary, owner=item.owner,
+            owner_name=_owner_name(config, item.owner) or item.owner, subject=item.subject,
+            message_id=item.message_id, step=step.step, attached=attached,
+            too_big=bool(original) and not attached, where=where or "its mailbox",
+            size=megabytes(len(original or b"")),
+            # Quoted for a shell: a Message-ID comes from the client's mail and may hold anything.
+            ack_command=shlex.join(["boundary-mail", "ack", item.message_id]),
+        ))
         return msg
 
-    msg, raw = _with_original(build, original)
+    fits = original is not None and (limit is None or len(original) < limit)
+    msg, raw = _with_original(lambda: build(fits), original if fits else None)
+    if fits and limit is not None and len(raw) > limit:  # the reminder and the original
+        msg, raw = _with_original(lambda: build(False), None)
     return _outgoing(
         msg, raw=raw, kind=step.kind, dedupe_key=step.dedupe_key,
         source_message_id=item.message_id, envelope_from=config.smtp.from_address,
@@ -315,6 +321,11 @@ def sample_messages(
     that `check-config` renders every template with exactly the variables the real messages
     use: a user's template naming a variable we do not pass fails there, not at a client."""
     from boundary_mail.calendar import Promise
+    from boundary_mail.compose_route import (
+        compose_redirect_notice,
+        compose_route_failed,
+        sample_route_failed,
+    )
     from boundary_mail.headers import parse_facts
     from boundary_mail.tracking import TrackedItem
 
@@ -323,9 +334,10 @@ def sample_messages(
     sender = "someone@example.com"
     if client is not None:
         sender = f"someone@{client.domains[0]}" if client.domains else client.addresses[0]
+    head = (f"Return-Path: <{sender}>\r\nFrom: Sam Sample <{sender}>\r\nTo: {owner}\r\n"
+            f"Subject: A sample message\r\nMessage-ID: <sample@example.com>\r\n\r\n")
     facts = parse_facts(
-        f"Return-Path: <{sender}>\r\nFrom: Sam Sample <{sender}>\r\nTo: {owner}\r\n"
-        f"Subject: A sample message\r\nMessage-ID: <sample@example.com>\r\n\r\n".encode(),
+        head.encode(),
         mailbox=config.mailboxes[0].name, folder="INBOX", uid=1, received_at=now,
     )
     contact = client.account_manager if client else config.triage_owner
@@ -350,4 +362,9 @@ def sample_messages(
         note = ContactNote(facts, sender, owner, contact, client)
         samples.append(("contact_note.txt.j2", lambda: compose_contact_note(
             note, config=config, env=env, now=now)))
+        samples.append(("redirect_notice.txt.j2", lambda: compose_redirect_notice(
+            Redirect(facts, contact, owner), f"{head}Hello, a sample.\r\n".encode(),
+            config=config, env=env, now=now, limit=10_000)))
+    samples.append(("route_failed.txt.j2", lambda: compose_route_failed(
+        sample_route_failed(config, now), config=config, env=env, now=now)))
     return samples

@@ -114,6 +114,10 @@ class SmtpConfig(Server):
     # Connections the queue is sent over at once. One is kind to any provider; a remote
     # server's round trips (four per message) make a few more worth it for big windows.
     sessions: int = Field(default=1, ge=1, le=16)
+    # The biggest message sent through the relay (the server's own SIZE, if smaller, wins). A
+    # client message too big for it is passed on as a notice that says where it lies, and
+    # reminders say where the original lies instead of attaching it.
+    max_message_bytes: int = Field(default=20_000_000, ge=10_000)
 
     _addr = field_validator("from_address")(_lower_address)
 

@@ -113,6 +113,7 @@ class Planner:
         self.now = now
         self.directory = Directory(config)
         self.mailboxes = {m.name: m for m in config.mailboxes}
+        self.monitored = {a: m.name for m in reversed(config.mailboxes) for a in m.own_addresses}
         self.markers = loop_markers(config)
         self.memory = WindowMemory()
         self.state = StateSnapshot()
@@ -150,12 +151,13 @@ class Planner:
                 fresh.append(ack)
         return fresh
 
-    def may_redirect(self, facts: MessageFacts) -> bool:
-        """Whether this message would be passed on if it is new: the shell reads the original
-        of these before deciding, so deciding and committing need no I/O in between."""
+    def may_redirect(self, facts: MessageFacts) -> Redirect | None:
+        """How this message would be passed on if it is new (None: it would not be): the
+        shell reads the original of these before deciding (and, for a relay, its size
+        limit), so deciding and committing need no I/O in between."""
         sender = facts.sender.email if facts.sender else (facts.return_path or "")
         match = self.directory.match(sender)
-        return self._route(facts, self.mailboxes[facts.mailbox], match) is not None
+        return self._route(facts, self.mailboxes[facts.mailbox], match)
 
     def _plan_safely(self, facts: MessageFacts) -> MessagePlan:
         """One message that trips an unforeseen bug must not stop the window (and, since
@@ -342,11 +344,14 @@ class Planner:
 
     def _route(self, facts: MessageFacts, mailbox: MailboxConfig, match: Match) -> Redirect | None:
         """A client message that reached someone other than its account manager, who did not
-        get it directly (To/Cc), is passed on to the account manager."""
+        get it directly (To/Cc), is passed on to them: into their inbox if it is monitored."""
         if match.client is None or match.owner in mailbox.own_addresses:
             return None
         if any(a.email == match.owner for a in facts.recipients):
             return None
+        target = self.monitored.get(match.owner)  # their own monitored inbox: no relay
+        if target is not None:
+            return Redirect(facts, match.owner, mailbox.owner, via="imap", mailbox=target)
         return Redirect(facts, match.owner, mailbox.owner)
 
     def _recently(self, address: str, kind: str, days: int) -> bool:

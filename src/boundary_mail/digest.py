@@ -28,6 +28,9 @@ Client load
     client's ``monthly_allowance``, the 7-day count against allowance × 7/30; a client above
     either is marked *over allowance*. A member sees the clients they manage and any client
     whose items they own; the lead sees every client.
+Not passed on
+    Client mail that could not be passed on to its point of contact (refused for good) in the
+    day before `now`: in the digest of the owner of the mailbox it lies in, and the lead's.
 Empty
     Nothing waiting and nothing happened today: such a digest is not sent unless
     ``digest.send_empty`` asks for a short "nothing waiting" note.
@@ -169,6 +172,7 @@ def build_digests(config: Config, data: DigestData, now: datetime) -> list[Diges
                 key=lambda c: (not c.over, -c.messages_30, -c.followups_30, c.label),
             )),
             unread=tuple(u for u in data.unread if mine(u.owner)),
+            failed_routes=tuple(r for r in data.failed_routes if mine(r.owner)),
         ))
     return digests
 

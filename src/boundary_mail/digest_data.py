@@ -71,12 +71,29 @@ class UnreadMailbox:
 
 
 @dataclass(frozen=True, slots=True)
+class FailedRoute:
+    """A client message that could not be passed on to its point of contact (refused for
+    good): the owner of the mailbox it arrived in was alerted; the digest says so too."""
+
+    message_id: str
+    mailbox: str  # where it arrived (and still lies)
+    folder: str
+    owner: str  # that mailbox's owner ("" until the shell knows the configuration)
+    to: str  # the point of contact it was meant for
+    sender: str
+    subject: str
+    error: str
+    failed_at: datetime | None  # when the failure was noticed (its alert queued)
+
+
+@dataclass(frozen=True, slots=True)
 class DigestData:
     items: tuple[ItemRecord, ...] = ()
     followups: tuple[FollowupRecord, ...] = ()
     sent: tuple[SentRecord, ...] = ()
     decisions: tuple[DecisionRecord, ...] = ()
     unread: tuple[UnreadMailbox, ...] = ()
+    failed_routes: tuple[FailedRoute, ...] = ()  # noticed in the last day
 
 
 # -- the digest -----------------------------------------------------------------------------
@@ -150,6 +167,7 @@ class Digest:
     suppressed: tuple[RuleCount, ...]
     clients: tuple[ClientLoad, ...]
     unread: tuple[UnreadMailbox, ...] = ()  # mailboxes the last window could not read
+    failed_routes: tuple[FailedRoute, ...] = ()  # client mail that could not be passed on
 
     @property
     def day(self) -> date:
@@ -181,7 +199,7 @@ class Digest:
         return not (
             self.waiting or self.escalated or self.acknowledged or self.routed
             or self.new_today or self.followups_today or self.auto_replies_sent
-            or self.suppressed or self.unread
+            or self.suppressed or self.unread or self.failed_routes
         )
 
     def should_send(self, send_empty: bool) -> bool:

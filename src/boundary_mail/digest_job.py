@@ -9,8 +9,8 @@ runs or the service restarts; the outbox drains it like any other mail.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from boundary_mail.compose import Outgoing, compose_digest
 from boundary_mail.config import Config
@@ -41,6 +41,10 @@ def load_digest_data(store: Store, config: Config, now: datetime) -> DigestData:
         unread=tuple(
             UnreadMailbox(h.mailbox, owners.get(h.mailbox, ""), h.last_ok_at, h.error)
             for h in store.mailbox_health() if h.failed_at is not None
+        ),
+        failed_routes=tuple(
+            replace(r, owner=owners.get(r.mailbox, "")) for r in store.failed_routes()
+            if r.failed_at is not None and r.failed_at > now - timedelta(days=1)
         ),
     )
 

@@ -1,7 +1,8 @@
 """Carrying out a window's plan: the one place where a real run and a dry run differ.
 
-`StoreExecutor` commits each plan in one transaction with the folder's high-water mark, sets
-the IMAP keywords the plan asks for and drains the queue. `DryRunExecutor` does none of that:
+`StoreExecutor` commits each plan in one transaction with the folder's high-water mark, then
+carries out what was queued: the routes by IMAP, the mail, the alerts of routes that failed
+and `$Routed` on what was passed on (see `routes`). `DryRunExecutor` does none of that:
 it keeps the high-water marks in memory (so a reconnect reads on from where the dry run got
 to) and keeps the composed messages, so ``poll --dry-run`` can print exactly what a real run
 would send. Everything else in a window runs the same code for both.
@@ -15,15 +16,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-import imapclient
-
-from boundary_mail import imap
 from boundary_mail.config import Config
 from boundary_mail.headers import message_key
 from boundary_mail.outbox import DrainResult, drain
 from boundary_mail.outgoing import Outgoing
 from boundary_mail.plan import InboxPlan, LadderPlan, SentPlan, addresses_of, sender_of
 from boundary_mail.report import WindowReport
+from boundary_mail.routes import carry_routes, flag_routed, queue_route_alerts
 from boundary_mail.store import FolderState, Store
 from boundary_mail.tracking import Acknowledgment
 
@@ -36,9 +35,6 @@ class Executor(Protocol):
     def commit_acknowledgments(self, acks: Sequence[Acknowledgment]) -> None: ...
     def commit_sent(self, plan: SentPlan) -> None: ...
     def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int: ...
-    def set_keywords(
-        self, client: imapclient.IMAPClient, plan: InboxPlan
-    ) -> None: ...
     def mailbox_done(self, mailbox: str, error: str | None) -> None: ...
     async def drain(self) -> DrainResult: ...
 
@@ -100,13 +96,6 @@ class StoreExecutor:
                 self.store.set_ladder_step(step.item.message_id, step.step)
         return queued
 
-    def set_keywords(self, client: imapclient.IMAPClient, plan: InboxPlan) -> None:
-        for keyword, uids in plan.keywords.items():
-            try:
-                imap.set_keyword(client, plan.read.folder, list(uids), keyword)
-            except imapclient.exceptions.IMAPClientError as exc:
-                log.warning("mailbox=%s could not set %s: %s", plan.read.mailbox, keyword, exc)
-
     def mailbox_done(self, mailbox: str, error: str | None) -> None:
         with self.store.transaction():
             if error is None:
@@ -115,7 +104,17 @@ class StoreExecutor:
                 self.store.record_mailbox_failed(mailbox, error, self.now)
 
     async def drain(self) -> DrainResult:
-        return await drain(self.config, self.store, self.now)
+        """Append the routes by IMAP, send the queue, alert the owners of routes that failed
+        for good (a redirect refused in this drain too), then flag what was passed on."""
+        config, store, now = self.config, self.store, self.now
+        carried = await carry_routes(config, store, now)
+        queue_route_alerts(config, store, now)
+        result = await drain(config, store, now)
+        if queue_route_alerts(config, store, now):
+            result.absorb(await drain(config, store, now))
+        result.absorb(carried)
+        await flag_routed(config, store, result.routed)
+        return result
 
     def queue(self, outgoing: Iterable[Outgoing]) -> int:
         """Add the mail to the queue (inside the caller's transaction); how many were new."""
@@ -160,9 +159,6 @@ class DryRunExecutor:
 
     def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int:
         return self._queue(outgoing)
-
-    def set_keywords(self, client: imapclient.IMAPClient, plan: InboxPlan) -> None:
-        return None
 
     def mailbox_done(self, mailbox: str, error: str | None) -> None:
         return None

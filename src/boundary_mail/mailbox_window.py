@@ -27,6 +27,7 @@ from boundary_mail.compose import (
     compose_contact_note,
     compose_redirect,
 )
+from boundary_mail.compose_route import compose_redirect_notice, compose_route
 from boundary_mail.config import Config, MailboxConfig
 from boundary_mail.decide import Planner
 from boundary_mail.errors import MailboxUnavailable
@@ -44,9 +45,16 @@ from boundary_mail.plan import (
     split_inbox,
 )
 from boundary_mail.report import WindowReport
+from boundary_mail.routes import RelayLimit
 from boundary_mail.snapshot import keys_for
 from boundary_mail.store import Store
-from boundary_mail.sync import FolderBatch, folder_batches, logout, read_batch
+from boundary_mail.sync import (
+    FolderBatch,
+    FolderUnavailable,
+    folder_batches,
+    logout,
+    read_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,7 @@ class WindowRun:
     executor: Executor
     report: WindowReport
     now: datetime
+    relay: RelayLimit  # the biggest message the relay takes, asked when first needed
 
 
 async def run_mailbox(
@@ -146,8 +155,10 @@ async def _sync_inbox(
                 imap.fetch_previews, client, [f.uid for f in split.fresh], PREVIEW_BYTES
             )
             split.fresh = with_previews(split.fresh, batch, previews)
-        wanted = [f.uid for f in split.fresh if run.planner.may_redirect(f)]
-        originals = await asyncio.to_thread(imap.fetch_raw, client, wanted) if wanted else {}
+        routes = [r for f in split.fresh if (r := run.planner.may_redirect(f)) is not None]
+        originals = (await asyncio.to_thread(imap.fetch_raw, client, [r.facts.uid for r in routes])
+                     if routes else {})
+        relay = await run.relay.bytes() if any(r.via == "smtp" for r in routes) else None
 
         plan = plan_inbox(split, read, run.store.snapshot(inbox_keys(split)), run.planner)
         for decided in plan.decisions:
@@ -158,14 +169,14 @@ async def _sync_inbox(
                 " follow-up" if decided.followup_of else "",
                 " acknowledges" if decided.acknowledges else "",
             )
-        outgoing = compose_actions(run, [a for p in plan.decisions for a in p.actions], originals)
+        outgoing = compose_actions(run, [a for p in plan.decisions for a in p.actions], originals,
+                                   relay)
         run.report.queued += run.executor.commit_inbox(plan, outgoing)
         _count(run, batch, read)
         run.report.plans.extend(plan.decisions)
         run.report.acknowledged.extend(plan.acknowledgments)
         run.report.baseline += len(plan.baseline)
         run.report.already_known += len(plan.renumbered)
-        await asyncio.to_thread(run.executor.set_keywords, client, plan)
 
 
 async def _check_answered(
@@ -197,9 +208,10 @@ async def _sync_sent(
         got = await _next_read(run, batches, mailbox)
     except imapclient.exceptions.IMAPClientAbortError:
         raise  # the connection was lost, not the folder: run_mailbox reconnects
-    except imapclient.exceptions.IMAPClientError as exc:
+    except (FolderUnavailable, imapclient.exceptions.IMAPClientError) as exc:
         message = (
-            f"mailbox {mailbox.name!r}: the Sent folder {folder!r} cannot be opened ({exc});"
+            f"mailbox {mailbox.name!r}: the Sent folder {folder!r} cannot be opened"
+            f" ({exc.reason if isinstance(exc, FolderUnavailable) else exc});"
             " set mailboxes.sent to the folder's name, or to \"\" to not read one"
         )
         log.error("%s", message)
@@ -215,14 +227,16 @@ async def _sync_sent(
 
 
 def compose_actions(
-    run: WindowRun, actions: Sequence[Action], originals: dict[int, bytes]
+    run: WindowRun, actions: Sequence[Action], originals: dict[int, bytes],
+    relay: int | None = None,
 ) -> list[Outgoing]:
-    """The mail the actions ask for. One that cannot be composed is logged and counted as an
-    error; the rest of the window goes on."""
+    """The mail the actions ask for (`relay`: the biggest message the relay takes, known
+    when something is passed on through it). One that cannot be composed is logged and
+    counted as an error; the rest of the window goes on."""
     outgoing = []
     for action in actions:
         try:
-            out = _compose(run, action, originals)
+            out = _compose(run, action, originals, relay)
         except Exception as exc:  # one broken message never stops the window
             log.error("mailbox=%s msg=%s %s could not be composed (%s); not sent",
                       action.facts.mailbox, message_key(action.facts.message_id),
@@ -234,7 +248,9 @@ def compose_actions(
     return outgoing
 
 
-def _compose(run: WindowRun, action: Action, originals: dict[int, bytes]) -> Outgoing | None:
+def _compose(
+    run: WindowRun, action: Action, originals: dict[int, bytes], relay: int | None
+) -> Outgoing | None:
     config, env, now = run.config, run.templates, run.now
     if isinstance(action, AutoReply):
         return compose_auto_reply(action, config=config, env=env, now=now)
@@ -248,7 +264,15 @@ def _compose(run: WindowRun, action: Action, originals: dict[int, bytes]) -> Out
         log.warning("mailbox=%s msg=%s vanished before it could be redirected",
                     action.facts.mailbox, message_key(action.facts.message_id))
         return None
-    return compose_redirect(action, original, config=config, now=now)
+    if action.via == "imap":
+        return compose_route(action, original, config=config)
+    out = compose_redirect(action, original, config=config, now=now)
+    if relay is not None and len(out.raw) > relay:
+        log.info("mailbox=%s msg=%s too big for the relay (%d > %d bytes): a notice instead",
+                 action.facts.mailbox, message_key(action.facts.message_id), len(out.raw), relay)
+        return compose_redirect_notice(action, original, config=config, env=env, now=now,
+                                       limit=relay)
+    return out
 
 
 def with_previews(

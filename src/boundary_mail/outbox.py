@@ -33,6 +33,7 @@ from boundary_mail.net import backoff_seconds
 from boundary_mail.secrets import resolve_password
 from boundary_mail.sent_journal import SentJournal
 from boundary_mail.store import StateError, Store, StoredAction
+from boundary_mail.store.routes import ROUTE_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,16 @@ class DrainResult:
     uncertain: int = 0  # may have been delivered: not resent in this drain
     errors: list[str] = field(default_factory=list)
     retry_soon: bool = False  # the server was down or hung up: mail waits for a retry
+    routed: list[str] = field(default_factory=list)  # Message-IDs passed on (see `routes`)
+
+    def absorb(self, other: DrainResult) -> None:
+        """Add the counts of a second drain (or of the routes by IMAP) to this one."""
+        self.sent += other.sent
+        self.failed += other.failed
+        self.uncertain += other.uncertain
+        self.errors.extend(other.errors)
+        self.retry_soon |= other.retry_soon
+        self.routed.extend(other.routed)
 
 
 def _describe(action: StoredAction) -> str:
@@ -189,6 +200,8 @@ async def _send_one(
         raise
     result.sent += 1
     _record_sent(store, journal, action, token, now, synced=result.sent % SYNC_EVERY == 0)
+    if action.kind in ROUTE_KINDS:
+        result.routed.append(action.source_message_id)
     log.info("sent %s", _describe(action))
 
 

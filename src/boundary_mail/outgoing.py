@@ -49,6 +49,9 @@ class Outgoing:
     def preview(self) -> str:
         """What `poll --dry-run` shows: header fields decoded, plain text as text, one line
         per other part; for a redirect our header block and the size of the original."""
+        if self.kind == "route":  # appended by IMAP as it is: nothing of ours to show
+            return (f"[routed by IMAP to {', '.join(self.recipients)}'s inbox: the original"
+                    f" message, {len(self.raw):,} bytes, unchanged]\n")
         if self.resent_block:
             block = _parse(self.raw[: self.resent_block] + b"\r\n")
             size = len(self.raw) - self.resent_block

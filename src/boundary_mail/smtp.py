@@ -21,7 +21,9 @@ from boundary_mail.net import ConnectionTrouble, tls_context
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConnectionTrouble", "MaybeDelivered", "SendRefused", "Session", "session"]
+__all__ = [
+    "ConnectionTrouble", "MaybeDelivered", "SendRefused", "Session", "server_size", "session",
+]
 
 
 class SendRefused(MailboxUnavailable):
@@ -62,6 +64,13 @@ class Session:
     def __init__(self, client: aiosmtplib.SMTP, smtp: SmtpConfig) -> None:
         self._client = client
         self._smtp = smtp
+
+    @property
+    def size_limit(self) -> int | None:
+        """The biggest message the server takes (RFC 1870 SIZE in its EHLO answer); None
+        when it names none (no SIZE, or SIZE 0: no fixed limit)."""
+        value = self._client.esmtp_extensions.get("size", "").strip()
+        return int(value) if value.isdigit() and int(value) > 0 else None
 
     async def send(self, raw: bytes, *, envelope_from: str, recipients: Sequence[str]) -> None:
         """Send one message; raise SendRefused (permanent), MaybeDelivered (no answer to the
@@ -170,3 +179,14 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
         except (aiosmtplib.SMTPException, OSError):  # the server may have gone already
             client.close()
         await _closed(protocol)
+
+
+async def server_size(smtp: SmtpConfig, password: str | None) -> int | None:
+    """The server's SIZE limit, asked over a connection of its own; None when it names none
+    or cannot be asked now (the configured limit then stands alone)."""
+    try:
+        async with session(smtp, password) as connection:
+            return connection.size_limit
+    except MailboxUnavailable as exc:
+        log.warning("the size limit of %s could not be asked: %s", _where(smtp), exc)
+        return None

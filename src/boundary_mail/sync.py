@@ -17,6 +17,7 @@ import imapclient
 
 from boundary_mail import imap
 from boundary_mail.config import MailboxConfig
+from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.facts import MessageFacts
 from boundary_mail.headers import MalformedMessage, parse_facts
 from boundary_mail.plan import FIRST_SYNC_LOOKBACK, FolderRead
@@ -24,6 +25,14 @@ from boundary_mail.secrets import resolve_password
 from boundary_mail.store import FolderState
 
 log = logging.getLogger(__name__)
+
+
+class FolderUnavailable(MailboxUnavailable):
+    """A monitored folder does not exist (any more) or cannot be opened."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(text)
+        self.reason = reason  # what the server said
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +52,15 @@ def folder_batches(
 ) -> Iterator[FolderBatch]:
     """New mail of `folder` in bounded batches: a blocking generator that the window runs
     step by step in a worker thread."""
-    status = imap.select(client, folder)
+    try:
+        status = imap.select(client, folder)
+    except imapclient.exceptions.IMAPClientAbortError:
+        raise  # the connection was lost, not the folder
+    except imapclient.exceptions.IMAPClientError as exc:
+        raise FolderUnavailable(
+            f"mailbox {mailbox.name!r}: the folder {folder!r} cannot be opened ({exc}); was it"
+            " renamed or deleted? Set its name in the configuration", str(exc),
+        ) from None
     first = store_state is None
     rebaseline = store_state is not None and store_state.uidvalidity != status.uidvalidity
     after = 0 if store_state is None or rebaseline else store_state.last_uid

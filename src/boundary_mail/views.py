@@ -45,7 +45,10 @@ def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str
         if plan.acknowledges is not None:
             lines.append(f"      acknowledges {plan.acknowledges.root_id}")
         for action in plan.actions:
-            if isinstance(action, Redirect):
+            if isinstance(action, Redirect) and action.via == "imap":
+                lines.append(f"      routed by IMAP to {action.mailbox}'s inbox ({action.to},"
+                             " its point of contact)")
+            elif isinstance(action, Redirect):
                 lines.append(f"      redirected to {action.to} (its point of contact)")
             elif isinstance(action, UrgentAlert):
                 lines.append(f"      URGENT ({action.why}): alert to {', '.join(action.to)}")

@@ -24,6 +24,7 @@ import imapclient
 
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.compose import compose_ladder
+from boundary_mail.compose_route import where_it_lies
 from boundary_mail.config import Config, MailboxConfig
 from boundary_mail.decide import Planner
 from boundary_mail.errors import MailboxUnavailable, SecretUnavailable
@@ -33,6 +34,7 @@ from boundary_mail.mailbox_window import WindowRun, run_mailbox
 from boundary_mail.net import ConnectionTrouble
 from boundary_mail.plan import plan_ladder
 from boundary_mail.report import WindowReport
+from boundary_mail.routes import RelayLimit
 from boundary_mail.secrets import resolve_password
 from boundary_mail.store import Store
 from boundary_mail.sync import fetch_copies
@@ -59,7 +61,8 @@ class Window:
         executor = (DryRunExecutor(self.store, report) if dry_run
                     else StoreExecutor(self.config, self.store, now))
         run = WindowRun(self.config, self.store, self.templates,
-                        Planner(self.config, self.calendar, now), executor, report, now)
+                        Planner(self.config, self.calendar, now), executor, report, now,
+                        RelayLimit(self.config))
         await self._read_mailboxes(run)
         await self._climb_ladder(run)
         result = await executor.drain()
@@ -146,9 +149,13 @@ class Window:
         originals = await self._fetch_originals(
             run, [s.item.message_id for s in plan.steps], skip=set(report.failed_mailboxes)
         )
+        limit = await run.relay.bytes() if originals else None
+        owners = {m.name: m.owner for m in self.config.mailboxes}
         outgoing = [
             compose_ladder(step, originals.get(step.item.message_id), config=self.config,
-                           env=self.templates, now=now)
+                           env=self.templates, now=now, limit=limit,
+                           where=where_it_lies(step.item.mailbox, owners.get(step.item.mailbox, ""),
+                                               step.item.folder))
             for step in plan.steps
         ]
         for step in plan.steps:

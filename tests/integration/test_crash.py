@@ -5,9 +5,10 @@ The window under test (Wednesday 15:00) has everything at once:
 
 - Maria (Acme, Ann's client, new) writes to Ann → auto-reply (with the welcome document);
   her message is tracked for Ann.
-- Joe (Acme) writes to Bob, the wrong person → redirect to Ann + an auto-reply naming Ann.
+- Joe (Acme) writes to Bob, the wrong person → routed to Ann's inbox by IMAP + an auto-reply
+  naming Ann.
 - Tom (Globex, Bob's client, auto-replied on Monday so rate-limited now) writes to Ann →
-  redirect to Bob + a contact note.
+  routed to Bob's inbox by IMAP + a contact note.
 - Carla (Acme) writes "URGENT" to Ann → an alert to Ann + an auto-reply.
 - Tom's Monday message is still unanswered: its reminder (to Bob) *and* its escalation (to
   the lead) both fell due, so the ladder queues two steps.
@@ -118,7 +119,8 @@ class Kill:
 
 
 # Mailboxes are synced in config order: ann (Maria, Tom, Carla), bob (Joe), lead (nothing).
-# Queue order (= send order): ann's actions, bob's actions, then the two ladder steps.
+# The two routes are appended by IMAP first; then the queue is sent in its order: ann's
+# mail, bob's mail, then the two ladder steps (7 messages).
 KILLS = [
     # before anything is decided
     Kill("boundary_mail.mailbox_window:plan_inbox", "before", 1),
@@ -136,7 +138,13 @@ KILLS = [
     Kill("boundary_mail.window:compose_ladder", "before", 2),
     # the ladder: step counted on the item inside the transaction, not committed
     Kill("boundary_mail.store:Store.set_ladder_step", "after", 1),
-    # everything committed, nothing sent
+    # everything committed, nothing appended or sent
+    Kill("boundary_mail.routes:_append_once", "before", 1),
+    # the first route appended, not recorded: appended again? no, found by its Message-ID
+    Kill("boundary_mail.routes:_append_once", "after", 1),
+    # the first route recorded, the second not yet appended
+    Kill("boundary_mail.store:Store.mark_routed", "after", 1),
+    # the routes appended, nothing sent
     Kill("boundary_mail.execute:drain", "before", 1),
     # just before the first SMTP transaction
     Kill("boundary_mail.smtp:Session.send", "before", 1),
@@ -147,7 +155,7 @@ KILLS = [
     # the send of the 3rd message recorded (committed): nothing repeats
     Kill("boundary_mail.store:Store.mark_sent", "after", 3),
     # the last send recorded
-    Kill("boundary_mail.store:Store.mark_sent", "after", 8),
+    Kill("boundary_mail.store:Store.mark_sent", "after", 7),
     # the whole window done, before the report is printed
     Kill("boundary_mail.views:format_report", "before", 1),
 ]
@@ -157,8 +165,8 @@ EXPECTED_ACTIONS = {
     "auto_reply:<maria@acme.test>",
     "auto_reply:<joe@acme.test>",
     "auto_reply:<carla@acme.test>",
-    "redirect:<joe@acme.test>:ann@agency.test",
-    "redirect:<tom-2@globex.test>:bob@agency.test",
+    "route:<joe@acme.test>:ann@agency.test",
+    "route:<tom-2@globex.test>:bob@agency.test",
     "contact_note:<tom-2@globex.test>",
     "alert:<carla@acme.test>",
     "ladder:<tom@globex.test>:1",
@@ -264,16 +272,21 @@ def test_sigkill_inside_a_window_loses_nothing_and_repeats_nothing(
     open_items = {i.message_id: (i.owner, i.ladder_step) for i in store.open_items()}
     assert open_items == EXPECTED_OPEN
 
-    # Every action delivered exactly once (byte-identical Message-ID), except that at the
+    # Each route appended exactly once, wherever the process died.
+    for user, routed in (("ann", "<joe@acme.test>"), ("bob", "<tom-2@globex.test>")):
+        assert [m["Message-ID"] for m in mailserver.messages(user)].count(routed) == 1, user
+
+    # Every message delivered exactly once (byte-identical Message-ID), except that at the
     # documented point the one message SMTP accepted before the crash may come twice.
-    wanted = {a.outgoing_message_id: a for a in actions.values()}
+    wanted = {a.outgoing_message_id: a for a in actions.values() if a.kind != "route"}
     found = _delivered(mailserver, set(wanted))
     delivered = _ids(found)
     counts = {wanted[mid].dedupe_key: delivered[mid] for mid in wanted}
     repeated = {key: n for key, n in counts.items() if n != 1}
     if kill.at_least_once:
         # Only the message SMTP had accepted when the process died may come twice.
-        in_flight = sorted(actions.values(), key=lambda a: a.id)[kill.nth - 1].dedupe_key
+        in_flight = sorted((a for a in wanted.values()), key=lambda a: a.id)[kill.nth - 1
+                                                                             ].dedupe_key
         assert set(repeated) <= {in_flight} and counts[in_flight] in (1, 2), counts
     else:
         assert repeated == {}, counts
@@ -331,6 +344,6 @@ def test_two_crashes_in_a_row(
     store = agency.store()
     assert store.pending_actions() == []
     assert {i.message_id for i in store.open_items()} == set(EXPECTED_OPEN)
-    wanted = {a.outgoing_message_id for a in store.actions()}
+    wanted = {a.outgoing_message_id for a in store.actions() if a.kind != "route"}
     delivered = _ids(_delivered(mailserver, wanted))
     assert all(delivered[mid] == 1 for mid in wanted), delivered

@@ -135,7 +135,7 @@ def test_the_dry_run_shows_exactly_what_the_real_run_does_through_a_week(
         assert "<inv@globex.test>" not in items  # \Answered
         assert items["<sam@elsewhere.test>"].ladder_step >= 1
         kinds = {a.kind for a in store.actions()}
-        assert {"auto_reply", "redirect", "alert", "reminder", "escalation"} <= kinds, kinds
+        assert {"auto_reply", "route", "alert", "reminder", "escalation"} <= kinds, kinds
     finally:
         store.close()
 
@@ -184,3 +184,24 @@ def test_one_mailbox_in_trouble_costs_only_that_mailbox(
     finally:
         store.close()
     assert "mailbox ann: not read since" in status, status
+
+
+def test_a_monitored_folder_that_is_gone_is_named_and_costs_only_its_mailbox(
+    agency: Agency, deliver: Callable[..., None], mailserver: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ann's inbox is configured as a folder that was deleted: the error names the mailbox,
+    the folder and the fix (no "the server refused a command"); Bob's mail is still
+    answered."""
+    agency.poll(at(0, 8))
+    agency.data["mailboxes"][0]["inbox"] = "Clients"
+    agency.write()
+    deliver("bob", client_mail(sender="tom@globex.test", to="bob@agency.test",
+                               message_id="<inv@globex.test>"), at(0, 9))
+    capsys.readouterr()
+    assert agency.poll(at(0, 10)) == 1
+    out = capsys.readouterr().out
+    assert "mailbox 'ann': the folder 'Clients' cannot be opened" in out, out
+    assert "renamed or deleted" in out and "refused a command" not in out
+    (reply,) = mailserver.wait_for("catchall", 1)
+    assert reply["In-Reply-To"] == "<inv@globex.test>"

@@ -80,7 +80,7 @@ def test_client_mail_to_another_member_is_redirected_to_the_account_manager() ->
     p = only(plan(message(CARLA, mailbox="bob", to=BOB)))
 
     assert p.match.client is not None and p.match.client.name == "Acme"
-    assert p.redirect == Redirect(p.facts, to=ANN, by=BOB)
+    assert p.redirect == Redirect(p.facts, to=ANN, by=BOB, via="imap", mailbox="ann")
 
 
 def test_a_routed_item_belongs_to_the_account_manager_and_remembers_where_it_arrived() -> None:
@@ -131,8 +131,53 @@ def test_a_client_matched_by_address_is_routed_to_its_own_account_manager() -> N
     p = only(plan(message(GINA, mailbox="ann", to=ANN, mid="<g1@globex.test>")))
 
     assert p.match.how == "address"
-    assert p.redirect == Redirect(p.facts, to=BOB, by=ANN)
+    assert p.redirect == Redirect(p.facts, to=BOB, by=ANN, via="imap", mailbox="bob")
     assert p.track is not None and p.track.owner == BOB
+
+
+def _mailbox(name: str, **more: Any) -> dict[str, Any]:
+    return {"name": name, "host": "127.0.0.1", "owner": f"{name}@agency.test", **more}
+
+
+@pytest.mark.parametrize(
+    ("mailboxes", "via", "target"),
+    [
+        pytest.param([_mailbox("ann"), _mailbox("bob"), _mailbox("lead")], "imap", "ann",
+                     id="contact-monitored"),
+        pytest.param([_mailbox("bob"), _mailbox("lead")], "smtp", "", id="contact-not-monitored"),
+        pytest.param([_mailbox("annie", owner="annie@agency.test", aliases=[ANN]),
+                      _mailbox("bob")], "imap", "annie", id="contact-is-an-alias-of-a-mailbox"),
+        pytest.param([_mailbox("bob"), _mailbox("ann"), _mailbox("ann2", owner=ANN)], "imap",
+                     "ann", id="first-of-two-mailboxes-wins"),
+    ],
+)
+def test_a_route_goes_by_imap_exactly_when_the_contacts_mailbox_is_monitored(
+    mailboxes: list[dict[str, Any]], via: str, target: str
+) -> None:
+    """Carla (Acme, Ann's client) writes to Bob. When a monitored mailbox receives Ann's mail,
+    the original is appended to its inbox (no relay, no size limit); otherwise it goes
+    through the relay. The core decides this from the configuration alone."""
+    config = agency(mailboxes=mailboxes)
+    p = only(plan(message(CARLA, mailbox="bob", to=BOB), config=config))
+
+    assert p.redirect == Redirect(p.facts, to=ANN, by=BOB, via=via,  # type: ignore[arg-type]
+                                  mailbox=target)
+
+
+def test_a_message_already_tracked_is_not_routed_again() -> None:
+    """The copy a route by IMAP put into Ann's inbox is the client's own message, with its
+    Message-ID: Ann's sync finds it tracked and decides nothing again (no reply, no item, no
+    second route)."""
+    config = agency()
+    routed = only(plan(message(CARLA, mailbox="bob", to=BOB), config=config))
+    assert routed.redirect is not None and routed.redirect.via == "imap"
+    tracked = StateSnapshot(tracked=frozenset({routed.facts.message_id}))
+
+    copy = only(plan(message(CARLA, mailbox="ann", to=BOB), config=config, state=tracked,
+                     now=NOW))
+
+    assert not copy.reply.reply  # not addressed to Ann, and a duplicate anyway
+    assert copy.actions == () and copy.track is None and copy.followup_of is None
 
 
 # -- the contact note ------------------------------------------------------------------------

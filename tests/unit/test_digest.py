@@ -382,3 +382,47 @@ def test_a_mailbox_that_could_not_be_read_is_said_to_its_owner_and_the_lead(
                     followups_today=0, auto_replies_sent=0, suppressed=())
     assert quiet.empty
     assert not replace(quiet, unread=by[ANN].unread).empty
+
+
+def test_a_route_that_failed_for_good_is_said_to_the_mailbox_owner_and_the_lead(
+    config: Config, store: Store
+) -> None:
+    """A client message in Ann's inbox, meant for Bob, could not be passed on (refused for
+    good): once its alert is queued, Ann's and the lead's digests say where it lies and why;
+    Bob's does not. A day with only that is not empty."""
+    from boundary_mail.routes import queue_route_alerts
+
+    mid = "<big@acme.test>"
+    with store.transaction():
+        store.record_message(mailbox="ann", folder="INBOX", message_id=mid, uid=7,
+                             received_at=NOW - timedelta(hours=2), sender="carl@acme.test",
+                             subject="The big files", status="decided", rule="reply",
+                             reason="", now=NOW - timedelta(hours=1))
+        store.add_action(dedupe_key=f"redirect:{mid}:{BOB}", kind="redirect",
+                         source_message_id=mid, envelope_from="assistant@agency.test",
+                         recipients=(BOB,), outgoing_message_id="<bm.x@agency.test>",
+                         raw=b"x", on_sent={}, now=NOW - timedelta(hours=1))
+    (action,) = [a for a in store.actions() if a.source_message_id == mid]
+    assert store.claim(action, "t")
+    store.release(action, "t", "552 5.3.4 Message size exceeds fixed limit", final=True)
+    assert load_digest_data(store, config, NOW).failed_routes == ()  # not noticed yet
+
+    assert queue_route_alerts(config, store, NOW) == 1
+    assert queue_route_alerts(config, store, NOW) == 0  # one alert per message
+    (alert,) = [a for a in store.actions() if a.kind == "route_failed"]
+    assert alert.recipients == (ANN,)
+
+    by = {d.recipient: d for d in build_digests(config, load_digest_data(store, config, NOW),
+                                                NOW)}
+    assert [r.message_id for r in by[ANN].failed_routes] == [mid]
+    assert [r.message_id for r in by[LEAD].failed_routes] == [mid]
+    assert by[BOB].failed_routes == ()
+    r = render_digest(environment(None, "en"), by[ANN], config)
+    assert ("NOT PASSED ON: carl@acme.test · The big files could not reach bob@agency.test"
+            in r.text)
+    assert "it lies in mailbox ann, folder INBOX" in r.text
+    assert "Not passed on: carl@acme.test" in r.html and "552 5.3.4" in r.html
+    quiet = replace(by[BOB], waiting=(), escalated=(), acknowledged=(), routed=(), new_today=0,
+                    followups_today=0, auto_replies_sent=0, suppressed=(), unread=())
+    assert quiet.empty
+    assert not replace(quiet, failed_routes=by[ANN].failed_routes).empty

@@ -138,9 +138,9 @@ class Queue(Database):
     def sendable(self, token: str) -> list[StoredAction]:
         """What this drain may send: pending mail, and uncertain mail of an earlier drain
         that was not resent yet (never twice in one drain, never more than once)."""
-        rows = self._db.execute(
-            "SELECT * FROM actions WHERE status = 'pending' OR (status = 'uncertain'"
-            " AND resends = 0 AND claim IS NOT ?) ORDER BY id", (token,),
+        rows = self._db.execute(  # a route by IMAP is never sent (see `routes`)
+            "SELECT * FROM actions WHERE kind != 'route' AND (status = 'pending' OR (status ="
+            " 'uncertain' AND resends = 0 AND claim IS NOT ?)) ORDER BY id", (token,),
         )
         return [_action(r) for r in rows]
 
@@ -153,7 +153,7 @@ class Queue(Database):
             cursor = self._db.execute(
                 "UPDATE actions SET resends = resends + (status = 'uncertain'),"
                 " status = 'sending', claim = ?, attempts = attempts + 1 WHERE id = ? AND"
-                " (status = 'pending' OR (status = 'uncertain' AND resends = 0"
+                " kind != 'route' AND (status = 'pending' OR (status = 'uncertain' AND resends = 0"
                 " AND claim IS NOT ?))",
                 (token, action.id, token),
             )
