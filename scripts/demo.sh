@@ -3,7 +3,7 @@
 # boundary-mail's check windows at Friday 10:00, Friday 15:00 and Monday 10:00 (via --now).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh
+scripts/bootstrap.sh --for demo
 scripts/mailserver.sh up >/dev/null
 eval "$(scripts/mailserver.sh env)"
 

@@ -5,5 +5,5 @@
 # Extra arguments go to pytest, e.g. ./scripts/test.sh tests/unit -q
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh
+scripts/bootstrap.sh --for tests
 exec .venv/bin/python -m pytest "$@"
