@@ -28,9 +28,9 @@ CORE = (
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({
-    "cli", "compose", "daemon", "digest_job", "doctor", "execute", "imap", "imap_parse",
-    "mailbox_window", "net", "outbox", "report", "secrets", "smtp", "store", "sync", "urgent",
-    "views", "window",
+    "cli", "compose", "compose_route", "daemon", "digest_job", "doctor", "execute", "imap",
+    "imap_parse", "mailbox_window", "net", "outbox", "report", "routes", "secrets", "smtp",
+    "store", "sync", "urgent", "views", "window",
 })
 IO_LIBRARIES = frozenset({
     "aiosmtplib", "apscheduler", "asyncio", "imapclient", "socket", "sqlite3", "ssl",
