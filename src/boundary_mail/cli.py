@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -166,6 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except (sqlite3.Error, OSError) as exc:
+        # Something we did not foresee about the state file or the network: one line, the
+        # traceback only with --verbose.
+        log.debug("details", exc_info=True)
+        print(f"error: {type(exc).__name__}: {exc}; run again with --verbose for details",
+              file=sys.stderr)
+        return 1
     raise AssertionError(f"unhandled command {args.command}")
 
 

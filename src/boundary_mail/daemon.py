@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +119,13 @@ def _system_clock() -> datetime:
     return datetime.now(UTC)  # noqa: TID251 - the daemon is where the clock is read
 
 
+def _log_failure(what: str) -> None:
+    """A failure nobody foresaw: one line in the log, the traceback only at debug level."""
+    exc = sys.exc_info()[1]
+    log.error("%s: %s: %s", what, type(exc).__name__, exc)
+    log.debug("details", exc_info=True)
+
+
 def _cron_days(config: Config) -> str:
     return ",".join(config.schedule.workdays)
 
@@ -189,7 +197,7 @@ class Daemon:
         try:
             checks = await check_accounts(self.config)
         except Exception:  # a check must never stop the daemon
-            log.exception("account check failed; the daemon keeps running")
+            _log_failure("account check failed; the daemon keeps running")
             return
         for check in checks:
             log.log(logging.INFO if check.ok else logging.ERROR, "account check: %s",
@@ -256,7 +264,7 @@ class Daemon:
                 sd_notify("STATUS=last check window failed; see the log")
                 return
             except Exception:  # one failed window must never stop the daemon
-                log.exception("check window failed; the daemon keeps running")
+                _log_failure("check window failed; the daemon keeps running")
                 sd_notify("STATUS=last check window failed; see the log")
                 return
             if not report.retry_soon:  # else a restart runs it again, as a retry would
@@ -320,7 +328,7 @@ class Daemon:
             except StateBusy as exc:
                 log.info("urgent scan skipped: %s", exc)
             except Exception:  # a failed scan must never stop the daemon
-                log.exception("urgent scan failed; the daemon keeps running")
+                _log_failure("urgent scan failed; the daemon keeps running")
 
     async def digest_job(self, now: datetime | None = None) -> None:
         """The daily digest on business days (public holidays skipped); a recipient gets at
@@ -342,7 +350,7 @@ class Daemon:
                         daily_backup(self.config, now, store)  # the day's backup; never raises
                         store.close()
             except Exception:  # a failed digest must never stop the daemon
-                log.exception("digest failed; the daemon keeps running")
+                _log_failure("digest failed; the daemon keeps running")
 
     def reload(self) -> None:
         try:
