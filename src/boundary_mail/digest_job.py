@@ -106,7 +106,8 @@ async def send_digests(config: Config, store: Store, now: datetime) -> DigestRep
     result = await drain(config, store, now)
     report.sent, report.failed, report.errors = result.sent, result.failed, result.errors
     log.info(
-        "digest: queued=%d already=%d sent=%d failed=%d errors=%d", len(report.queued),
-        len(report.already), report.sent, report.failed, len(report.errors),
+        "digest: kind=digest queued=%d to=%s already=%d to=%s sent=%d failed=%d errors=%d",
+        len(report.queued), ",".join(report.queued) or "-", len(report.already),
+        ",".join(report.already) or "-", report.sent, report.failed, len(report.errors),
     )
     return report

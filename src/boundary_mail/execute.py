@@ -118,15 +118,19 @@ class StoreExecutor:
 
     def queue(self, outgoing: Iterable[Outgoing]) -> int:
         """Add the mail to the queue (inside the caller's transaction); how many were new."""
-        return sum(
-            self.store.add_action(
+        added = 0
+        for out in outgoing:
+            if self.store.add_action(
                 dedupe_key=out.dedupe_key, kind=out.kind,
                 source_message_id=out.source_message_id, envelope_from=out.envelope_from,
                 recipients=out.recipients, outgoing_message_id=out.message_id,
                 raw=out.as_bytes(), on_sent=out.on_sent, now=self.now,
-            )
-            for out in outgoing
-        )
+            ):
+                added += 1
+                log.info("queued kind=%s to=%s%s", out.kind, ",".join(out.recipients),
+                         f" msg={message_key(out.source_message_id)}"
+                         if out.source_message_id else "")
+        return added
 
     def _advance(self, mailbox: str, folder: str, uidvalidity: int, last_uid: int) -> None:
         self.store.set_folder_state(mailbox, folder, FolderState(uidvalidity, last_uid),

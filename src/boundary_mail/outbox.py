@@ -69,8 +69,9 @@ class DrainResult:
 
 
 def _describe(action: StoredAction) -> str:
-    return (f"action={action.id} kind={action.kind} to={','.join(action.recipients)}"
-            f" msg={message_key(action.source_message_id)}")
+    # A digest answers no message: no msg= (the key of an empty id would name nothing).
+    about = f" msg={message_key(action.source_message_id)}" if action.source_message_id else ""
+    return f"action={action.id} kind={action.kind} to={','.join(action.recipients)}{about}"
 
 
 async def drain(config: Config, store: Store, now: datetime) -> DrainResult:

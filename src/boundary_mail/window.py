@@ -159,7 +159,7 @@ class Window:
             for step in plan.steps
         ]
         for step in plan.steps:
-            log.info("ladder msg=%s step=%d %s to %s", message_key(step.item.message_id),
+            log.info("ladder msg=%s step=%d kind=%s to=%s", message_key(step.item.message_id),
                      step.step, step.kind, step.to)
         report.queued += run.executor.commit_ladder(plan, outgoing)
         report.ladder.extend(plan.steps)
