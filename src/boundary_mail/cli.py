@@ -10,18 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import logging
-import os
 import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from boundary_mail import __version__
 from boundary_mail.config import default_config_path, load_config
+from boundary_mail.config_warnings import config_warnings  # pure and light: no I/O
 from boundary_mail.errors import ConfigError, UserError
+from boundary_mail.logs import configure_logging
 
 if TYPE_CHECKING:
     import jinja2
@@ -122,13 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format=log_format(os.environ.get("JOURNAL_STREAM"), sys.stdout),
-        stream=sys.stdout,
-    )
-    # imapclient's DEBUG trace echoes whole FETCH responses (subjects, bodies): never log them.
-    logging.getLogger("imapclient").setLevel(logging.INFO)
+    configure_logging(verbose=args.verbose)
     if args.command == "example-config":  # needs no configuration
         from boundary_mail.data import example_config
 
@@ -177,21 +171,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def log_format(journal_stream: str | None, stream: TextIO) -> str:
-    """The log line format: with a timestamp, unless `stream` is the journal, which stamps
-    every line itself. systemd sets $JOURNAL_STREAM to the device and inode of the stream it
-    connected (``dev:ino``); a stream that is not that one (redirected by a child) is no
-    journal. A stream without a file descriptor is taken at its word."""
-    plain = "%(levelname)s %(name)s: %(message)s"
-    if not journal_stream:
-        return f"%(asctime)s {plain}"
-    try:
-        st = os.fstat(stream.fileno())
-    except (OSError, ValueError, io.UnsupportedOperation):
-        return plain
-    return plain if journal_stream == f"{st.st_dev}:{st.st_ino}" else f"%(asctime)s {plain}"
-
-
 def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
     import jinja2
 
@@ -215,8 +194,6 @@ def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
         f"{path}: OK — {len(config.mailboxes)} mailbox(es), {len(config.team.members)} team"
         f" member(s), {len(config.clients)} client(s), time zone {config.timezone}"
     )
-    from boundary_mail.config_warnings import config_warnings
-
     for warning in config_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
     if connect:

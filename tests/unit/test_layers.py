@@ -29,7 +29,7 @@ CORE = (
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({
     "cli", "compose", "compose_route", "daemon", "digest_job", "doctor", "execute", "imap",
-    "imap_parse", "mailbox_window", "net", "outbox", "report", "routes", "secrets", "smtp",
+    "imap_parse", "logs", "mailbox_window", "net", "outbox", "report", "routes", "secrets", "smtp",
     "store", "sync", "urgent", "views", "window",
 })
 IO_LIBRARIES = frozenset({

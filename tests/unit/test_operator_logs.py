@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from boundary_mail.cli import log_format, main
+from boundary_mail.cli import main
 from boundary_mail.config_warnings import config_warnings
+from boundary_mail.logs import log_format
 from boundary_mail.outbox import _describe
 from boundary_mail.store import SendEffects, StoredAction
 from tests.unit.factories import agency
