@@ -226,8 +226,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except FileNotFoundError:
         raise ConfigError(
             shown,
-            ["the file does not exist; copy config/boundary-mail.example.toml there, or pass"
-             " --config FILE / set BOUNDARY_MAIL_CONFIG"],
+            ["the file does not exist; write the documented example there with"
+             f" `boundary-mail example-config > {shown}` and edit it, or pass --config FILE /"
+             " set BOUNDARY_MAIL_CONFIG"],
         ) from None
     except OSError as exc:
         raise ConfigError(

@@ -191,7 +191,7 @@ def test_missing_file_says_where_the_example_is(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--config", str(tmp_path / "nope.toml"), "check-config"]) == 2
-    assert "copy config/boundary-mail.example.toml" in capsys.readouterr().err
+    assert "boundary-mail example-config >" in capsys.readouterr().err
 
 
 def test_environment_overrides_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
