@@ -81,10 +81,7 @@ class Session:
             # RFC 5321 §4.5.3.2: up to 10 minutes for the answer to the final dot.
             await self._client.data(raw, timeout=self._smtp.final_reply_timeout_seconds)
         except aiosmtplib.SMTPDataError as exc:
-            text = f"{_where(self._smtp)}: the message was refused ({exc.code} {exc.message})"
-            if 500 <= exc.code < 600:
-                raise SendRefused(text) from None
-            raise ConnectionTrouble(text + "; will try again") from None
+            raise self._refused(exc) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise MaybeDelivered(
                 f"{_where(self._smtp)}: no answer after the message was handed over"
@@ -111,18 +108,19 @@ class Session:
         except aiosmtplib.SMTPSenderRefused as exc:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.rset()
-            text = f"{_where(self._smtp)}: the message was refused ({exc.code} {exc.message})"
-            if 500 <= exc.code < 600:
-                raise SendRefused(text) from None
-            raise ConnectionTrouble(text + "; will try again") from None
+            raise self._refused(exc) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise ConnectionTrouble(
                 f"{_where(self._smtp)}: sending failed ({type(exc).__name__}); will try again"
             ) from None
 
 
-def _codes(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
-    return ", ".join(f"{r.code} {r.message}" for r in exc.recipients) or str(exc)
+    def _refused(self, exc: aiosmtplib.SMTPResponseException) -> MailboxUnavailable:
+        """A refusal by code: 5xx is for good, 4xx means try later."""
+        text = f"{_where(self._smtp)}: the message was refused ({exc.code} {exc.message})"
+        if 500 <= exc.code < 600:
+            return SendRefused(text)
+        return ConnectionTrouble(text + "; will try again")
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ from datetime import timedelta
 from boundary_mail.actions import AutoReply
 from boundary_mail.decide import Planner
 from boundary_mail.facts import MessageFacts
-from boundary_mail.plan import FolderRead, plan_inbox, plan_ladder, split_inbox
+from boundary_mail.plan import FolderRead, InboxPlan, plan_inbox, plan_ladder, split_inbox
 from boundary_mail.snapshot import StateSnapshot
 from tests.unit.factories import (
     ANN,
@@ -30,15 +30,20 @@ def first_sync(*messages: MessageFacts, last_uid: int = 0) -> FolderRead:
     )
 
 
-def test_a_first_sync_answers_only_mail_younger_than_the_lookback() -> None:
-    """At installation, last week's mail is the baseline (recorded, never answered); this
-    morning's is decided. The high-water mark is the batch's highest UID."""
+def carla_last_week_and_today() -> tuple[FolderRead, InboxPlan]:
+    """A first sync: Carla's mail of last week and of this morning, planned at 10:00."""
     old = message(CARLA, uid=1, mid="<old@acme.test>", at=MONDAY_WINDOW - timedelta(days=3))
     new = message(CARLA, uid=2, mid="<new@acme.test>", at=MONDAY_WINDOW - timedelta(hours=2))
     read = first_sync(old, new)
     config = agency()
-    plan = plan_inbox(split_inbox(read, (), MONDAY_WINDOW), read, StateSnapshot(),
-                      Planner(config, calendar_of(config), MONDAY_WINDOW))
+    return read, plan_inbox(split_inbox(read, (), MONDAY_WINDOW), read, StateSnapshot(),
+                            Planner(config, calendar_of(config), MONDAY_WINDOW))
+
+
+def test_a_first_sync_answers_only_mail_younger_than_the_lookback() -> None:
+    """At installation, last week's mail is the baseline (recorded, never answered); this
+    morning's is decided. The high-water mark is the batch's highest UID."""
+    read, plan = carla_last_week_and_today()
     assert [b.message_id for b in plan.baseline] == ["<old@acme.test>"]
     assert [d.facts.message_id for d in plan.decisions] == ["<new@acme.test>"]
     assert read.last_uid == 2
@@ -48,12 +53,7 @@ def test_a_client_with_mail_in_the_baseline_is_not_welcomed_as_new() -> None:
     """Carla wrote last week (baseline) and again this morning: she gets the auto-reply, not
     the "How we work together" document of a new client (the store will know her once the
     batch commits; the plan knows her already, in a dry run too)."""
-    old = message(CARLA, uid=1, mid="<old@acme.test>", at=MONDAY_WINDOW - timedelta(days=3))
-    new = message(CARLA, uid=2, mid="<new@acme.test>", at=MONDAY_WINDOW - timedelta(hours=2))
-    read = first_sync(old, new)
-    config = agency()
-    plan = plan_inbox(split_inbox(read, (), MONDAY_WINDOW), read, StateSnapshot(),
-                      Planner(config, calendar_of(config), MONDAY_WINDOW))
+    _, plan = carla_last_week_and_today()
     (reply,) = [a for d in plan.decisions for a in d.actions if isinstance(a, AutoReply)]
     assert reply.first_contact is False
 
