@@ -70,11 +70,13 @@ def test_pipx_installs_a_working_command_from_the_wheel(wheel: Path, tmp_path: P
     assert "OK" in checked.stdout
 
 
-def test_the_installed_wheel_is_what_ci_tests() -> None:
-    """CI's second run sets BM_WHEEL and runs these tests with the interpreter the wheel was
-    installed into: boundary_mail then comes from site-packages, never from src/."""
-    if not os.environ.get("BM_WHEEL"):
-        pytest.skip("the run against the installed wheel sets BM_WHEEL")
+def test_the_tests_run_the_package_they_mean_to() -> None:
+    """The normal run tests the checkout (src/, installed editable); CI's second run sets
+    BM_WHEEL and uses the interpreter the wheel was installed into: boundary_mail then comes
+    from site-packages, never from src/."""
     location = Path(boundary_mail.__file__).resolve()
-    assert "site-packages" in location.parts
-    assert not location.is_relative_to(REPO / "src")
+    if os.environ.get("BM_WHEEL"):
+        assert "site-packages" in location.parts
+        assert not location.is_relative_to(REPO / "src")
+    else:
+        assert location.is_relative_to(REPO / "src"), location
