@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import boundary_mail
 from boundary_mail.data import example_config
 
