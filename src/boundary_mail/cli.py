@@ -117,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     creds.add_argument("--dir", metavar="DIR", default=None,
                        help="where the files are (default: /etc/boundary-mail/credentials)")
     creds.add_argument("--names", action="store_true", help="print only the names")
+    show = sub.add_parser(
+        "preview", help="show what a sender would get, without touching any mailbox",
+        description="Decide a message from SENDER as a window would (against an empty state:"
+        " a client counts as new) and print the auto-reply and the documents it carries.",
+    )
+    show.add_argument("sender", metavar="SENDER", help="the address the message comes from")
+    show.add_argument("--at", metavar="ISO", help="when it arrives (default: now)")
+    show.add_argument("--mailbox", metavar="NAME",
+                      help="the mailbox it reaches (default: the sender's account manager's)")
+    show.add_argument("--subject", default="A question", help="its subject")
     return parser
 
 
@@ -149,6 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return print_credentials(config, args.dir, names_only=args.names)
         if args.command == "restore-state":
             return _restore_state(config, args.backup, list_only=args.list)
+        if args.command == "preview":
+            from boundary_mail.preview import preview
+
+            print(preview(config, args.sender, arrived=_now(args.at, config),
+                          mailbox_name=args.mailbox, subject=args.subject), end="")
+            return 0
         if args.command == "run":
             from boundary_mail.daemon import run_daemon
 
@@ -312,12 +328,8 @@ def _ack_locked(store: Store, wanted: str, now: datetime) -> int:
 
 
 def _digest(config: Config, now_arg: str | None, *, send: bool, out: str | None) -> int:
-    from pathlib import Path
-
     from boundary_mail import digest_job
-    from boundary_mail.digest import render_digest
     from boundary_mail.store import Store
-    from boundary_mail.templates import environment
 
     now = _now(now_arg, config)
     store = Store(config.state_file)
@@ -325,37 +337,11 @@ def _digest(config: Config, now_arg: str | None, *, send: bool, out: str | None)
         if send:
             with _writing(config, "sending the digests"):
                 report = asyncio.run(digest_job.send_digests(config, store, now))
-            for recipient in report.queued:
-                print(f"digest queued for {recipient}")
-            for recipient in report.waiting:
-                print(f"digest for {recipient} was queued earlier today; sending it now")
-            for recipient in report.already:
-                print(f"digest for {recipient} was already sent today; not sent again")
-            print(f"sent {report.sent}, failed {report.failed}")
-            for error in report.errors:
-                print(f"error: {error}", file=sys.stderr)
-            return 0 if report.ok else 1
+            return digest_job.print_report(report)
         digests = digest_job.todays_digests(store, config, now)
     finally:
         store.close()
-    env = environment(config.templates_dir, config.locale)
-    if out is None:
-        for d in digests:
-            print(render_digest(env, d, config).text)
-        if not digests:
-            print("no digest today: nothing waiting, nothing happened (digest.send_empty is off)")
-        return 0
-    target = Path(out)
-    for d in digests:
-        if target.is_dir():
-            path = target / f"{d.recipient}.html"
-        elif d.is_lead:
-            path = target
-        else:
-            path = target.with_name(f"{target.stem}-{d.recipient}{target.suffix}")
-        path.write_text(render_digest(env, d, config).html, encoding="utf-8")
-        print(f"wrote {path} ({d.recipient})")
-    return 0
+    return digest_job.show(config, digests, out)
 
 
 def _restore_state(config: Config, backup_arg: str | None, *, list_only: bool) -> int:

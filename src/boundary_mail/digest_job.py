@@ -9,8 +9,10 @@ runs or the service restarts; the outbox drains it like any other mail.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from boundary_mail.compose import Outgoing, compose_digest
 from boundary_mail.config import Config
@@ -21,6 +23,7 @@ from boundary_mail.digest import (
     UnreadMailbox,
     build_digests,
     data_since,
+    render_digest,
 )
 from boundary_mail.outbox import drain
 from boundary_mail.store import Store
@@ -111,3 +114,40 @@ async def send_digests(config: Config, store: Store, now: datetime) -> DigestRep
         ",".join(report.already) or "-", report.sent, report.failed, len(report.errors),
     )
     return report
+
+
+def print_report(report: DigestReport) -> int:
+    """What `digest --send` did, one line per recipient; the exit code."""
+    for recipient in report.queued:
+        print(f"digest queued for {recipient}")
+    for recipient in report.waiting:
+        print(f"digest for {recipient} was queued earlier today; sending it now")
+    for recipient in report.already:
+        print(f"digest for {recipient} was already sent today; not sent again")
+    print(f"sent {report.sent}, failed {report.failed}")
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def show(config: Config, digests: list[Digest], out: str | None) -> int:
+    """Print the digests' text, or write their HTML: `out` for the lead's, and each member's
+    beside it (or into `out` when it is a directory)."""
+    env = environment(config.templates_dir, config.locale)
+    if out is None:
+        for d in digests:
+            print(render_digest(env, d, config).text)
+        if not digests:
+            print("no digest today: nothing waiting, nothing happened (digest.send_empty is off)")
+        return 0
+    target = Path(out)
+    for d in digests:
+        if target.is_dir():
+            path = target / f"{d.recipient}.html"
+        elif d.is_lead:
+            path = target
+        else:
+            path = target.with_name(f"{target.stem}-{d.recipient}{target.suffix}")
+        path.write_text(render_digest(env, d, config).html, encoding="utf-8")
+        print(f"wrote {path} ({d.recipient})")
+    return 0
