@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -44,6 +45,7 @@ class StoreExecutor:
 
     def __init__(self, config: Config, store: Store, now: datetime) -> None:
         self.config, self.store, self.now = config, store, now
+        self.token = secrets.token_hex(8)  # one per window: see outbox.drain
 
     def folder_state(self, mailbox: str, folder: str) -> FolderState | None:
         return self.store.folder_state(mailbox, folder)
@@ -106,12 +108,12 @@ class StoreExecutor:
     async def drain(self) -> DrainResult:
         """Append the routes by IMAP, send the queue, alert the owners of routes that failed
         for good (a redirect refused in this drain too), then flag what was passed on."""
-        config, store, now = self.config, self.store, self.now
+        config, store, now, token = self.config, self.store, self.now, self.token
         carried = await carry_routes(config, store, now)
         queue_route_alerts(config, store, now)
-        result = await drain(config, store, now)
+        result = await drain(config, store, now, token)
         if queue_route_alerts(config, store, now):
-            result.absorb(await drain(config, store, now))
+            result.absorb(await drain(config, store, now, token))
         result.absorb(carried)
         await flag_routed(config, store, result.routed)
         return result

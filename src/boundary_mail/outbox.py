@@ -74,11 +74,14 @@ def _describe(action: StoredAction) -> str:
     return f"action={action.id} kind={action.kind} to={','.join(action.recipients)}{about}"
 
 
-async def drain(config: Config, store: Store, now: datetime) -> DrainResult:
+async def drain(
+    config: Config, store: Store, now: datetime, token: str | None = None
+) -> DrainResult:
     """Send every queued message, oldest first (see the module docstring for what happens
-    when something goes wrong)."""
+    when something goes wrong). Drains that share a `token` (one window's) never resend
+    what one of them found maybe delivered."""
     result = DrainResult()
-    token = secrets.token_hex(8)
+    token = token or secrets.token_hex(8)
     journal = SentJournal(config.state_dir)
     _settle_journal(store, journal, now)
     for stale in store.recover_stale_claims(token):
