@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import sqlite3
 import sys
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
     from boundary_mail.store import Store
 
 log = logging.getLogger("boundary_mail")
+
+# Commands that live in their own module. Each module is light to import (argparse only) and
+# has `add_parser(sub)`, which adds its subparser with `set_defaults(handler=run)`, where
+# `run(config, args) -> int` does the work (heavy imports inside). main() turns their
+# ConfigError/UserError into the usual one-paragraph message.
+COMMAND_MODULES = (
+    "boundary_mail.cli_restore",
+)
 
 # How long a command waits for another process writing the state (a window takes seconds).
 LOCK_WAIT_SECONDS = 60.0
@@ -60,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "/etc/boundary-mail/boundary-mail.toml)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.set_defaults(handler=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     check.add_argument(
@@ -100,14 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
         " as FILE's name plus -ADDRESS (digest.html -> digest-ann@example.com.html); if FILE"
         " is a directory, each digest is written into it as ADDRESS.html",
     )
-    restore = sub.add_parser(
-        "restore-state", help="put a backup of the state file back (the newest by default)",
-        description="Restore a backup of the state file while boundary-mail is stopped. The"
-        " backup is checked first; the file it replaces is moved aside, never deleted.",
-    )
-    restore.add_argument("--list", action="store_true", help="list the backups and exit")
-    restore.add_argument("backup", metavar="BACKUP", nargs="?",
-                         help="a backup's file or name, as --list shows it (default: the newest)")
     sub.add_parser("example-config", help="print the example configuration, every key documented")
     creds = sub.add_parser(
         "credentials", help="print the LoadCredential= lines the systemd unit needs",
@@ -127,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--mailbox", metavar="NAME",
                       help="the mailbox it reaches (default: the sender's account manager's)")
     show.add_argument("--subject", default="A question", help="its subject")
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
@@ -157,14 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from boundary_mail.credentials import print_credentials
 
             return print_credentials(config, args.dir, names_only=args.names)
-        if args.command == "restore-state":
-            return _restore_state(config, args.backup, list_only=args.list)
         if args.command == "preview":
             from boundary_mail.preview import preview
 
             print(preview(config, args.sender, arrived=_now(args.at, config),
                           mailbox_name=args.mailbox, subject=args.subject), end="")
             return 0
+        if args.handler is not None:
+            return int(args.handler(config, args))
         if args.command == "run":
             from boundary_mail.daemon import run_daemon
 
@@ -342,44 +346,3 @@ def _digest(config: Config, now_arg: str | None, *, send: bool, out: str | None)
     finally:
         store.close()
     return digest_job.show(config, digests, out)
-
-
-def _restore_state(config: Config, backup_arg: str | None, *, list_only: bool) -> int:
-    """List the state backups, or put one back in place of the state file."""
-    from pathlib import Path
-
-    from boundary_mail.store.backup import (
-        backup_dir,
-        list_backups,
-        restore_backup,
-        schema_version_of,
-    )
-
-    backups = list_backups(config.state_dir)
-    if list_only:
-        if not backups:
-            print(f"no backups in {backup_dir(config.state_dir)}")
-        for b in backups:
-            version = schema_version_of(b.path)
-            print(f"{b.day:%Y-%m-%d}  {b.size / 1024:8.0f} KiB  schema"
-                  f" {version if version is not None else '?'}  {b.path}")
-        return 0
-    if backup_arg is None:
-        if not backups:
-            raise UserError(f"there is no backup in {backup_dir(config.state_dir)} to restore")
-        chosen = backups[0].path
-    else:
-        chosen = Path(backup_arg)
-        if not chosen.exists() and (backup_dir(config.state_dir) / backup_arg).exists():
-            chosen = backup_dir(config.state_dir) / backup_arg
-        if not chosen.is_file():
-            raise UserError(
-                f"{backup_arg}: no such backup; `boundary-mail restore-state --list` shows them"
-            )
-    done = restore_backup(chosen, config.state_file, datetime.now(UTC))  # noqa: TID251
-    for source, target in done.moved_aside:
-        print(f"moved {source} aside to {target}")
-    for path in done.removed:
-        print(f"removed {path} (the old file's shared-memory index)")
-    print(f"restored {config.state_file} from {done.backup}")
-    return 0
