@@ -1,0 +1,370 @@
+"""`boundary-mail export`: every message from or to one client, from every monitored mailbox
+and folder, as one mbox with an index, for the hand-off when a client leaves.
+
+Two passes over IMAP, each mailbox in turn, strictly read-only (folders opened with EXAMINE,
+bodies read with BODY.PEEK[]: no flag changes, nothing stored or expunged):
+
+1. Scan: LIST the folders; in each, one SEARCH for the client's addresses and domains in
+   From/To/Cc, and the header fields of what it found, in batches; `export_select` keeps
+   the client's mail (routing's matching) and `export_index` notes which copy of each
+   message is the one to write. Every mailbox is scanned before anything is downloaded, so
+   a refused login is said at once, not after an hour of downloading.
+2. Fetch: the chosen copies, whole, in batches bounded by count and size, each written to
+   the mbox as it arrives (one message in memory at a time, whatever the mailbox's size).
+
+A mailbox or folder that cannot be read makes the export incomplete. By default nothing is
+put at --out then: the error names what failed and the fix, and what was written is kept for
+the next run to resume (`export_work`). With --allow-incomplete the export is finished
+anyway, marked INCOMPLETE in index.html and export.json, and the command still exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
+from boundary_mail import __version__, imap
+from boundary_mail.config import ClientConfig, Config, MailboxConfig
+from boundary_mail.directory import Directory
+from boundary_mail.errors import UserError
+from boundary_mail.export_index import (
+    ExportIndex,
+    ExportSummary,
+    Location,
+    attachments_of,
+    render_html,
+    row_of,
+    write_csv,
+)
+from boundary_mail.export_select import belongs_to, identity, search_criteria
+from boundary_mail.export_work import MANIFEST, WorkDir, check_destination
+from boundary_mail.headers import FETCHED_HEADERS, MalformedMessage, parse_facts
+from boundary_mail.secrets import resolve_password
+from boundary_mail.sync import logout
+from boundary_mail.templates import environment
+
+log = logging.getLogger(__name__)
+
+HEADER_BATCH = 500  # messages per header FETCH in the scan
+BODY_BATCH = 100  # messages per body FETCH …
+BODY_BATCH_BYTES = 16 * 1024 * 1024  # … and at most this much mail (one bigger message alone)
+_HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(FETCHED_HEADERS)).upper()
+_SKIPPED_FOLDER_FLAGS = frozenset({b"\\Noselect", b"\\NonExistent"})
+
+
+class ExportIncomplete(UserError):
+    """Some mailbox or folder could not be read; nothing was put at --out."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    client: ClientConfig
+    out: Path
+    since: date | None = None
+    allow_incomplete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A copy chosen in the scan, to be fetched whole."""
+
+    uid: int
+    identity: str
+    size: int
+    envelope_sender: str
+    arrived: datetime
+
+
+@dataclass
+class ExportResult:
+    out: Path | None = None
+    written: int = 0  # messages in the mbox
+    resumed: int = 0  # of which an earlier run had written
+    copies: int = 0  # copies found in all folders
+    folders: int = 0  # folders searched
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class _MailboxScan:
+    uidvalidity: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, list[Pending]] = field(default_factory=dict)
+
+
+def run_export(
+    config: Config, request: ExportRequest, now: datetime, *, progress: bool
+) -> ExportResult:
+    """Scan, fetch, write; see the module docstring. Raises ExportIncomplete (nothing at
+    --out) when something could not be read, unless request.allow_incomplete."""
+    check_destination(request.out)
+    index, result = ExportIndex(), ExportResult()
+    work = WorkDir(request.out, {
+        "client": request.client.name,
+        "since": request.since.isoformat() if request.since else None,
+    })
+    for row in work.open():
+        index.restore(row)
+    result.resumed = index.count_written
+    try:
+        directory = Directory(config)
+        scans = {box.name: _scan(box, request, directory, index, result)
+                 for box in config.mailboxes}
+        if result.problems and not request.allow_incomplete:
+            raise _incomplete(result.problems, work)
+        total = sum(len(p) for s in scans.values() for p in s.pending.values())
+        log.info("export: client=%s copies=%d messages=%d (%d written before, %d to fetch)",
+                 request.client.name, result.copies, index.count_written + total,
+                 index.count_written, total)
+        with _progress_bar(total, enabled=progress) as bar:
+            for box in config.mailboxes:
+                _fetch(box, scans[box.name], index, work, result, bar)
+        result.written = index.count_written
+        lost = index.unwritten()
+        if lost:
+            result.problems.append(f"{len(lost)} message(s) found in the scan could not be"
+                                   " fetched (moved or deleted meanwhile?); run the export again")
+        if result.problems and not request.allow_incomplete:
+            raise _incomplete(result.problems, work)
+        _write_index(config, request, index, work, result, now)
+        result.out = work.finish()
+    finally:
+        work.abandon()
+    return result
+
+
+def _incomplete(problems: list[str], work: WorkDir) -> ExportIncomplete:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return ExportIncomplete(
+        f"the export is incomplete, so nothing was written to {work.out}:\n{lines}\nFix what"
+        " is said above and run the same command again: it resumes from the messages"
+        f" already fetched (kept in {work.path}). --allow-incomplete writes the export"
+        " anyway, marked INCOMPLETE."
+    )
+
+
+# -- pass 1: scan ---------------------------------------------------------------------------
+
+
+def _scan(
+    box: MailboxConfig, request: ExportRequest, directory: Directory, index: ExportIndex,
+    result: ExportResult,
+) -> _MailboxScan:
+    scan = _MailboxScan()
+    where = f"mailbox {box.name!r}"
+    try:
+        client = _connect(box, where)
+    except UserError as exc:
+        result.problems.append(str(exc))
+        log.warning("export: %s cannot be read: %s", where, exc)
+        return scan
+    try:
+        for folder in _folders(client):
+            result.folders += 1
+            try:
+                status = imap.select(client, folder)  # EXAMINE: read-only
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as exc:
+                result.problems.append(f"{where}: the folder {folder!r} cannot be opened"
+                                       f" ({exc})")
+                continue
+            scan.uidvalidity[folder] = status.uidvalidity
+            scan.pending[folder] = list(_scan_folder(
+                client, box, folder, request, directory, index, result
+            ))
+    except (IMAPClientAbortError, OSError) as exc:
+        result.problems.append(f"{where}: the connection was lost while searching"
+                               f" ({type(exc).__name__}); check that the server is up")
+    finally:
+        logout(client)
+    log.info("export: mailbox=%s folders=%d to fetch=%d", box.name, len(scan.uidvalidity),
+             sum(len(p) for p in scan.pending.values()))
+    return scan
+
+
+def _connect(box: MailboxConfig, where: str) -> imapclient.IMAPClient:
+    """The product's login (TLS verified, the password from its reference), with dates as
+    the server wrote them (aware), not in this machine's zone."""
+    client = imap.connect(box, resolve_password(box, where=where))
+    client.normalise_times = False
+    return client
+
+
+def _folders(client: imapclient.IMAPClient) -> list[str]:
+    """Every folder that can hold mail, in the server's order (INBOX first)."""
+    names = [str(name) for flags, _sep, name in client.list_folders()
+             if not _SKIPPED_FOLDER_FLAGS.intersection(flags)]
+    return sorted(names, key=lambda n: n.upper() != "INBOX")
+
+
+def _scan_folder(
+    client: imapclient.IMAPClient, box: MailboxConfig, folder: str, request: ExportRequest,
+    directory: Directory, index: ExportIndex, result: ExportResult,
+) -> Iterator[Pending]:
+    uids = sorted(client.search(search_criteria(request.client, request.since)))
+    here = Location(box.name, folder)
+    for start in range(0, len(uids), HEADER_BATCH):
+        chunk = uids[start : start + HEADER_BATCH]
+        answer = client.fetch(chunk, [_HEADER_ITEM, "INTERNALDATE", "RFC822.SIZE"])
+        for uid in chunk:
+            item = answer.get(uid)
+            if item is None:
+                continue  # expunged since the SEARCH
+            arrived = _arrival(item.get(b"INTERNALDATE"))
+            try:
+                facts = parse_facts(
+                    _section(item), mailbox=box.name, folder=folder, uid=uid,
+                    received_at=arrived, size=int(item.get(b"RFC822.SIZE", 0)),
+                )
+            except MalformedMessage as exc:
+                result.problems.append(f"mailbox {box.name!r}, folder {folder!r}, UID {uid}:"
+                                       f" the headers cannot be read ({exc}); not exported")
+                continue
+            if not belongs_to(facts, request.client, directory):
+                continue
+            result.copies += 1
+            if index.note(row_of(facts, identity(facts)), here):
+                sender = facts.return_path or (facts.sender.email if facts.sender else "")
+                yield Pending(uid, identity(facts), facts.size, sender, arrived)
+
+
+def _arrival(value: Any) -> datetime:
+    """INTERNALDATE, aware (the connections here have normalise_times off)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(0, UTC)
+
+
+def _section(item: dict[bytes, Any]) -> bytes:
+    """The BODY[…] part of a FETCH answer (its key names the section)."""
+    for key, value in item.items():
+        if key.startswith(b"BODY[") and isinstance(value, bytes):
+            return value
+    return b""
+
+
+# -- pass 2: fetch --------------------------------------------------------------------------
+
+
+def _fetch(
+    box: MailboxConfig, scan: _MailboxScan, index: ExportIndex, work: WorkDir,
+    result: ExportResult, bar: Any,
+) -> None:
+    wanted = {folder: items for folder, items in scan.pending.items() if items}
+    if not wanted:
+        return
+    where = f"mailbox {box.name!r}"
+    try:
+        client = _connect(box, where)
+    except UserError as exc:
+        result.problems.append(str(exc))
+        return
+    try:
+        for folder, items in wanted.items():
+            try:
+                status = imap.select(client, folder)
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as exc:
+                result.problems.append(f"{where}: the folder {folder!r} cannot be opened"
+                                       f" any more ({exc})")
+                continue
+            if status.uidvalidity != scan.uidvalidity[folder]:
+                result.problems.append(f"{where}: the folder {folder!r} changed while"
+                                       " exporting (UIDVALIDITY); run the export again")
+                continue
+            for batch in _batches(items):
+                answer = client.fetch([p.uid for p in batch], ["BODY.PEEK[]"])
+                for pending in batch:
+                    raw = _section(answer.get(pending.uid, {}))
+                    if not raw:
+                        continue  # reported as not fetched, by identity
+                    row = index.written(pending.identity, attachments_of(raw))
+                    work.append(raw, pending.envelope_sender, pending.arrived, row)
+                    bar.update(1)
+    except (IMAPClientAbortError, OSError) as exc:
+        result.problems.append(f"{where}: the connection was lost while fetching"
+                               f" ({type(exc).__name__}); run the export again to resume")
+    finally:
+        logout(client)
+    log.info("export: mailbox=%s fetched; %d message(s) written so far", box.name,
+             index.count_written)
+
+
+def _batches(items: list[Pending]) -> Iterator[list[Pending]]:
+    batch: list[Pending] = []
+    size = 0
+    for item in sorted(items, key=lambda p: p.uid):
+        if batch and (len(batch) >= BODY_BATCH or size + item.size > BODY_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item.size
+    if batch:
+        yield batch
+
+
+class _NoBar:
+    """No bar (the journal, a pipe): the log lines say how far it got."""
+
+    def update(self, n: int) -> None:
+        pass
+
+
+@contextmanager
+def _progress_bar(total: int, *, enabled: bool) -> Iterator[Any]:
+    """A tqdm bar on the terminal (log lines are written above it), else none."""
+    if not enabled:
+        yield _NoBar()
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm(), tqdm(
+        total=total, unit="msg", desc="export", file=sys.stderr, dynamic_ncols=True
+    ) as bar:
+        yield bar
+
+
+# -- the index ------------------------------------------------------------------------------
+
+
+def _write_index(
+    config: Config, request: ExportRequest, index: ExportIndex, work: WorkDir,
+    result: ExportResult, now: datetime,
+) -> None:
+    rows = index.rows()
+    summary = ExportSummary(
+        client=request.client.name, exported_at=now,
+        since=request.since.isoformat() if request.since else "", mbox_name=work.mbox.name,
+        mailboxes=tuple(b.name for b in config.mailboxes), folders_searched=result.folders,
+        copies_found=result.copies, problems=tuple(result.problems),
+    )
+    env = environment(config.templates_dir, config.locale)
+    with open(work.path / "index.html", "w", encoding="utf-8") as f:
+        f.writelines(render_html(env, rows, summary, config.tz))
+    with open(work.path / "index.csv", "w", encoding="utf-8", newline="") as f:
+        write_csv(rows, config.tz, f)
+    manifest = {
+        "format": "boundary-mail export 1", "version": __version__,
+        "client": request.client.name, "since": summary.since or None,
+        "exported_at": now.isoformat(timespec="seconds"), "mbox": work.mbox.name,
+        "mbox_format": "mboxrd", "messages": len(rows), "copies_found": result.copies,
+        "folders_searched": result.folders, "mailboxes": list(summary.mailboxes),
+        "complete": result.complete, "problems": result.problems,
+    }
+    (work.path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

@@ -1,0 +1,175 @@
+"""Where an export is built, how it resumes, and how it takes its place at `--out` at once.
+
+An export is written into a work directory beside its destination (``.NAME.partial``): the
+mbox, and a journal with one line per message written (its index row and where it ends in the
+mbox). Only when everything is written does it take its place: a ``.zip`` is written under a
+temporary name and renamed over PATH; a directory replaces an earlier export of ours by two
+renames. So PATH holds either nothing, the previous export or the new one, never half of one.
+
+Run the same command again after an interruption (Ctrl-C, a lost connection, a mailbox that
+could not be read) and it carries on: the journal's messages are kept, the mbox is cut back to
+the end of the last one the journal vouches for, and only the rest is fetched. A work
+directory made for another client or another --since is started afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from boundary_mail import mboxrd
+from boundary_mail.errors import UserError
+from boundary_mail.export_index import IndexRow, row_from_json, row_to_json
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "export.json"
+JOURNAL = "journal.jsonl"
+PARAMS = "params.json"
+INDEX_FILES = ("index.html", "index.csv", MANIFEST)
+FORMAT = "boundary-mail export 1"
+
+
+def mbox_name(client: str) -> str:
+    """The mbox file's name: the client's name as a safe file name (Thunderbird names the
+    imported folder after it)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", client).strip(".-")
+    return f"{slug or 'client'}.mbox"
+
+
+def is_zip(out: Path) -> bool:
+    return out.suffix.lower() == ".zip"
+
+
+def check_destination(out: Path) -> None:
+    """Refuse, before any work, a destination that is not ours to replace."""
+    if is_zip(out):
+        if out.is_dir():
+            raise UserError(f"--out {out}: is a directory; name a .zip file or a directory")
+        return
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file; give a directory name, or a name ending in"
+                        " .zip for a zip file")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise UserError(f"--out {out}: the directory holds other files and no earlier export;"
+                        " choose a new or empty directory")
+
+
+class WorkDir:
+    """The directory an export is built in, with its mbox and journal."""
+
+    def __init__(self, out: Path, params: dict[str, Any]) -> None:
+        self.out = out
+        self.path = out.parent / f".{out.name}.partial"
+        self.params = {"format": FORMAT, **params}
+        self.mbox = self.path / mbox_name(str(params["client"]))
+        self._mbox_file: IO[bytes] | None = None
+        self._journal: Any = None
+
+    def open(self) -> list[IndexRow]:
+        """Start, or resume what an earlier run of the same export wrote; the rows it kept."""
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        rows = self._resumable()
+        if rows is None:
+            if self.path.exists():
+                log.info("export: starting afresh (%s was made for another export)", self.path)
+                shutil.rmtree(self.path)
+            self.path.mkdir(mode=0o700)
+            (self.path / PARAMS).write_text(json.dumps(self.params))
+            rows = []
+        end = max((r["end"] for r in rows), default=0)
+        mbox = open(self.mbox, "r+b" if self.mbox.exists() else "w+b")  # noqa: SIM115
+        mbox.truncate(end)  # what the journal does not vouch for goes
+        mbox.seek(end)
+        self._mbox_file = mbox  # closed by close()
+        self._journal = open(self.path / JOURNAL, "w", encoding="utf-8")  # noqa: SIM115
+        for record in rows:
+            self._journal.write(json.dumps(record) + "\n")
+        self._journal.flush()
+        if rows:
+            log.info("export: resuming; %d message(s) already written are kept", len(rows))
+        return [row_from_json(r["row"]) for r in rows]
+
+    def _resumable(self) -> list[dict[str, Any]] | None:
+        try:
+            if json.loads((self.path / PARAMS).read_text()) != self.params:
+                return None
+            size = self.mbox.stat().st_size
+            lines = (self.path / JOURNAL).read_text(encoding="utf-8").splitlines()
+        except (OSError, ValueError):
+            return None
+        kept: list[dict[str, Any]] = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break  # the line being written when the run stopped
+            if record["end"] > size or record["row"]["position"] != len(kept) + 1:
+                break
+            kept.append(record)
+        return kept
+
+    def append(self, raw: bytes, envelope_sender: str, arrived: datetime, row: IndexRow) -> None:
+        """One message into the mbox, then its journal line (so the journal never names bytes
+        that are not there)."""
+        assert self._mbox_file is not None and self._journal is not None
+        mboxrd.append(self._mbox_file, raw, envelope_sender, arrived)
+        self._mbox_file.flush()
+        record = {"end": self._mbox_file.tell(), "row": row_to_json(row)}
+        self._journal.write(json.dumps(record) + "\n")
+        self._journal.flush()
+
+    def close(self) -> None:
+        for handle in (self._mbox_file, self._journal):
+            if handle is not None:
+                handle.close()
+        self._mbox_file = self._journal = None
+
+    def finish(self) -> Path:
+        """Put the export at its destination (the index files are in the work directory)."""
+        self.close()
+        with open(self.mbox, "rb") as f:
+            os.fsync(f.fileno())
+        (self.path / PARAMS).unlink()
+        (self.path / JOURNAL).unlink()
+        if is_zip(self.out):
+            self._zip()
+            shutil.rmtree(self.path)
+        else:
+            self._into_place()
+        return self.out
+
+    def _zip(self) -> None:
+        temporary = self.out.parent / f".{self.out.name}.tmp"
+        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for item in sorted(self.path.iterdir()):
+                archive.write(item, item.name)  # read and compressed in chunks
+        with open(temporary, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, self.out)
+
+    def _into_place(self) -> None:
+        old = self.out.parent / f".{self.out.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if self.out.is_dir():
+            if any(self.out.iterdir()):
+                self.out.rename(old)  # an earlier export of ours (check_destination)
+            else:
+                self.out.rmdir()
+        self.path.rename(self.out)
+        if old.exists():
+            shutil.rmtree(old)
+
+    def abandon(self) -> None:
+        """Close the files and keep the work directory for the next run to resume."""
+        with contextlib.suppress(OSError):
+            self.close()
