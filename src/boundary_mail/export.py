@@ -20,7 +20,6 @@ anyway, marked INCOMPLETE in index.html and export.json, and the command still e
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from typing import Any
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from boundary_mail import __version__, imap
+from boundary_mail import imap
 from boundary_mail.config import ClientConfig, Config, MailboxConfig
 from boundary_mail.directory import Directory
 from boundary_mail.errors import UserError
@@ -42,12 +41,10 @@ from boundary_mail.export_index import (
     ExportSummary,
     Location,
     attachments_of,
-    render_html,
     row_of,
-    write_csv,
 )
 from boundary_mail.export_select import belongs_to, identity, search_criteria
-from boundary_mail.export_work import MANIFEST, WorkDir, check_destination
+from boundary_mail.export_work import WorkDir, check_destination
 from boundary_mail.headers import FETCHED_HEADERS, MalformedMessage, parse_facts
 from boundary_mail.secrets import resolve_password
 from boundary_mail.sync import logout
@@ -112,9 +109,11 @@ def run_export(
     --out) when something could not be read, unless request.allow_incomplete."""
     check_destination(request.out)
     index, result = ExportIndex(), ExportResult()
-    work = WorkDir(request.out, {
+    work = WorkDir(request.out, {  # a resumed run must be the same export
         "client": request.client.name,
         "since": request.since.isoformat() if request.since else None,
+        "matching": sorted([*request.client.addresses, *request.client.domains]),
+        "mailboxes": [box.name for box in config.mailboxes],
     })
     for row in work.open():
         index.restore(row)
@@ -183,9 +182,15 @@ def _scan(
                                        f" ({exc})")
                 continue
             scan.uidvalidity[folder] = status.uidvalidity
-            scan.pending[folder] = list(_scan_folder(
-                client, box, folder, request, directory, index, result
-            ))
+            found = scan.pending.setdefault(folder, [])
+            try:
+                found.extend(_scan_folder(client, box, folder, request, directory, index,
+                                          result))
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as exc:
+                result.problems.append(f"{where}: searching the folder {folder!r} failed"
+                                       f" ({exc})")
     except (IMAPClientAbortError, OSError) as exc:
         result.problems.append(f"{where}: the connection was lost while searching"
                                f" ({type(exc).__name__}); check that the server is up")
@@ -215,7 +220,9 @@ def _scan_folder(
     client: imapclient.IMAPClient, box: MailboxConfig, folder: str, request: ExportRequest,
     directory: Directory, index: ExportIndex, result: ExportResult,
 ) -> Iterator[Pending]:
-    uids = sorted(client.search(search_criteria(request.client, request.since)))
+    criteria = search_criteria(request.client, request.since)
+    ascii_only = all(str(c).isascii() for c in criteria)
+    uids = sorted(client.search(criteria, charset=None if ascii_only else "UTF-8"))
     here = Location(box.name, folder)
     for start in range(0, len(uids), HEADER_BATCH):
         chunk = uids[start : start + HEADER_BATCH]
@@ -237,9 +244,10 @@ def _scan_folder(
             if not belongs_to(facts, request.client, directory):
                 continue
             result.copies += 1
-            if index.note(row_of(facts, identity(facts)), here):
+            key = identity(facts)
+            if index.note(row_of(facts, key), here):
                 sender = facts.return_path or (facts.sender.email if facts.sender else "")
-                yield Pending(uid, identity(facts), facts.size, sender, arrived)
+                yield Pending(uid, key, facts.size, sender, arrived)
 
 
 def _arrival(value: Any) -> datetime:
@@ -288,7 +296,14 @@ def _fetch(
                                        " exporting (UIDVALIDITY); run the export again")
                 continue
             for batch in _batches(items):
-                answer = client.fetch([p.uid for p in batch], ["BODY.PEEK[]"])
+                try:
+                    answer = client.fetch([p.uid for p in batch], ["BODY.PEEK[]"])
+                except IMAPClientAbortError:
+                    raise
+                except IMAPClientError as exc:
+                    result.problems.append(f"{where}: fetching from the folder {folder!r}"
+                                           f" failed ({exc})")
+                    break
                 for pending in batch:
                     raw = _section(answer.get(pending.uid, {}))
                     if not raw:
@@ -347,24 +362,11 @@ def _write_index(
     config: Config, request: ExportRequest, index: ExportIndex, work: WorkDir,
     result: ExportResult, now: datetime,
 ) -> None:
-    rows = index.rows()
     summary = ExportSummary(
         client=request.client.name, exported_at=now,
         since=request.since.isoformat() if request.since else "", mbox_name=work.mbox.name,
         mailboxes=tuple(b.name for b in config.mailboxes), folders_searched=result.folders,
         copies_found=result.copies, problems=tuple(result.problems),
     )
-    env = environment(config.templates_dir, config.locale)
-    with open(work.path / "index.html", "w", encoding="utf-8") as f:
-        f.writelines(render_html(env, rows, summary, config.tz))
-    with open(work.path / "index.csv", "w", encoding="utf-8", newline="") as f:
-        write_csv(rows, config.tz, f)
-    manifest = {
-        "format": "boundary-mail export 1", "version": __version__,
-        "client": request.client.name, "since": summary.since or None,
-        "exported_at": now.isoformat(timespec="seconds"), "mbox": work.mbox.name,
-        "mbox_format": "mboxrd", "messages": len(rows), "copies_found": result.copies,
-        "folders_searched": result.folders, "mailboxes": list(summary.mailboxes),
-        "complete": result.complete, "problems": result.problems,
-    }
-    (work.path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    work.write_index(index.rows(), summary, environment(config.templates_dir, config.locale),
+                     config.tz)

@@ -21,13 +21,22 @@ import os
 import re
 import shutil
 import zipfile
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
-from boundary_mail import mboxrd
+import jinja2
+
+from boundary_mail import __version__, mboxrd
 from boundary_mail.errors import UserError
-from boundary_mail.export_index import IndexRow, row_from_json, row_to_json
+from boundary_mail.export_index import (
+    ExportSummary,
+    IndexRow,
+    render_html,
+    row_from_json,
+    row_to_json,
+    write_csv,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +67,17 @@ def check_destination(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: is a file; give a directory name, or a name ending in"
                         " .zip for a zip file")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+    if out.is_dir() and any(out.iterdir()) and not _is_export(out):
         raise UserError(f"--out {out}: the directory holds other files and no earlier export;"
                         " choose a new or empty directory")
+
+
+def _is_export(directory: Path) -> bool:
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
 
 
 class WorkDir:
@@ -126,6 +143,26 @@ class WorkDir:
         record = {"end": self._mbox_file.tell(), "row": row_to_json(row)}
         self._journal.write(json.dumps(record) + "\n")
         self._journal.flush()
+
+    def write_index(
+        self, rows: list[IndexRow], summary: ExportSummary, env: jinja2.Environment,
+        zone: tzinfo,
+    ) -> None:
+        """index.html, index.csv and export.json (what a script reads: complete or not)."""
+        with open(self.path / "index.html", "w", encoding="utf-8") as f:
+            f.writelines(render_html(env, rows, summary, zone))
+        with open(self.path / "index.csv", "w", encoding="utf-8", newline="") as f:
+            write_csv(rows, zone, f)
+        manifest = {
+            "format": FORMAT, "version": __version__, "client": summary.client,
+            "since": summary.since or None,
+            "exported_at": summary.exported_at.isoformat(timespec="seconds"),
+            "mbox": self.mbox.name, "mbox_format": "mboxrd", "messages": len(rows),
+            "copies_found": summary.copies_found, "folders_searched": summary.folders_searched,
+            "mailboxes": list(summary.mailboxes), "complete": not summary.problems,
+            "problems": list(summary.problems),
+        }
+        (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
     def close(self) -> None:
         for handle in (self._mbox_file, self._journal):
