@@ -65,8 +65,9 @@ def run(config: Config, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)  # noqa: TID251 - the CLI is where the clock is read
     result = run_export(config, request, now, progress=progress)
     fresh = result.written - result.resumed
+    copies = "1 copy" if result.copies == 1 else f"{result.copies} copies"
     print(f"exported {result.written} message(s) of {client.name} to {result.out}"
-          f" ({result.copies} copies in {result.folders} folders; {fresh} fetched now"
+          f" ({copies} in {result.folders} folders; {fresh} fetched now"
           + (f", {result.resumed} kept from the interrupted run" if result.resumed else "")
           + ")")
     if not result.complete:

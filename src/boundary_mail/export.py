@@ -125,7 +125,7 @@ def run_export(
         if result.problems and not request.allow_incomplete:
             raise _incomplete(result.problems, work)
         total = sum(len(p) for s in scans.values() for p in s.pending.values())
-        log.info("export: client=%s copies=%d messages=%d (%d written before, %d to fetch)",
+        log.info("client=%s copies=%d messages=%d (%d written before, %d to fetch)",
                  request.client.name, result.copies, index.count_written + total,
                  index.count_written, total)
         with _progress_bar(total, enabled=progress) as bar:
@@ -168,7 +168,7 @@ def _scan(
         client = _connect(box, where)
     except UserError as exc:
         result.problems.append(str(exc))
-        log.warning("export: %s cannot be read: %s", where, exc)
+        log.warning("%s cannot be read: %s", where, exc)
         return scan
     try:
         for folder in _folders(client):
@@ -196,7 +196,7 @@ def _scan(
                                f" ({type(exc).__name__}); check that the server is up")
     finally:
         logout(client)
-    log.info("export: mailbox=%s folders=%d to fetch=%d", box.name, len(scan.uidvalidity),
+    log.info("mailbox=%s folders=%d to fetch=%d", box.name, len(scan.uidvalidity),
              sum(len(p) for p in scan.pending.values()))
     return scan
 
@@ -316,7 +316,7 @@ def _fetch(
                                f" ({type(exc).__name__}); run the export again to resume")
     finally:
         logout(client)
-    log.info("export: mailbox=%s fetched; %d message(s) written so far", box.name,
+    log.info("mailbox=%s fetched; %d message(s) written so far", box.name,
              index.count_written)
 
 

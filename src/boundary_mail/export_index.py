@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from email import policy
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 from typing import Any, TextIO
 
 import jinja2
@@ -143,6 +143,8 @@ def attachments_of(raw: bytes) -> tuple[Attachment, ...]:
     """The attached files of a message (parts with a file name or an attachment
     disposition), with their decoded sizes; () for a message the email package cannot read."""
     try:
+        if not _may_have_attachments(raw):
+            return ()
         message = BytesParser(policy=policy.default).parsebytes(raw)
         found = []
         for part in message.walk():
@@ -158,6 +160,19 @@ def attachments_of(raw: bytes) -> tuple[Attachment, ...]:
         return tuple(found)
     except Exception:  # broken MIME: the message is exported all the same, just not listed
         return ()
+
+
+def _may_have_attachments(raw: bytes) -> bool:
+    """False for a single-part message without a file name or attachment disposition, from
+    its header alone: most mail, spared a full parse (the parse of a big body line by line
+    cost more than its download)."""
+    ends = [i for i in (raw.find(b"\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    head = _HEADER_PARSER.parsebytes(raw[: min(ends) + 1] if ends else raw)
+    return (head.get_content_maintype() == "multipart" or head.get_filename() is not None
+            or head.get_content_disposition() == "attachment")
+
+
+_HEADER_PARSER = BytesHeaderParser(policy=policy.compat32)
 
 
 # -- the resume journal -------------------------------------------------------------------

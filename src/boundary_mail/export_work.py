@@ -97,7 +97,7 @@ class WorkDir:
         rows = self._resumable()
         if rows is None:
             if self.path.exists():
-                log.info("export: starting afresh (%s was made for another export)", self.path)
+                log.info("starting afresh (%s was made for another export)", self.path)
                 shutil.rmtree(self.path)
             self.path.mkdir(mode=0o700)
             (self.path / PARAMS).write_text(json.dumps(self.params))
@@ -112,7 +112,7 @@ class WorkDir:
             self._journal.write(json.dumps(record) + "\n")
         self._journal.flush()
         if rows:
-            log.info("export: resuming; %d message(s) already written are kept", len(rows))
+            log.info("resuming; %d message(s) already written are kept", len(rows))
         return [row_from_json(r["row"]) for r in rows]
 
     def _resumable(self) -> list[dict[str, Any]] | None:
@@ -186,7 +186,10 @@ class WorkDir:
 
     def _zip(self) -> None:
         temporary = self.out.parent / f".{self.out.name}.tmp"
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        temporary.unlink(missing_ok=True)
+        # A client's mail: readable by the owner only, like the work directory (0700).
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                       "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
             for item in sorted(self.path.iterdir()):
                 archive.write(item, item.name)  # read and compressed in chunks
         with open(temporary, "rb") as f:

@@ -197,6 +197,7 @@ def test_export_writes_each_client_message_once_byte_for_byte(
 
     zipped = tmp_path / "acme.zip"
     assert acme.cli("export", "--client", "Acme", "--out", str(zipped), "--no-progress") == 0
+    assert zipped.stat().st_mode & 0o077 == 0 and out.stat().st_mode & 0o077 == 0  # private
     in_zip = files_of(zipped)
     assert in_zip["Acme.mbox"] == files["Acme.mbox"]
     assert in_zip["index.csv"] == files["index.csv"]

@@ -60,9 +60,9 @@ lines = st.lists(
 )
 
 
-@given(st.lists(lines.map(lambda ls: b"\r\n".join([b"Subject: s", *ls]) + b"\r\n"),
-                min_size=1, max_size=4))
+@given(st.lists(lines.map(lambda ls: b"\r\n".join(ls) + b"\r\n"), min_size=1, max_size=4))
 def test_any_messages_come_back_byte_for_byte(messages: list[bytes]) -> None:
+    """Whatever lines a message has, the first one too, it comes back as it was."""
     assert list(mboxrd.read(io.BytesIO(written(*messages)))) == messages
 
 
