@@ -15,6 +15,7 @@ directory made for another client or another --since is started afresh.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -90,16 +91,22 @@ class WorkDir:
         self.mbox = self.path / mbox_name(str(params["client"]))
         self._mbox_file: IO[bytes] | None = None
         self._journal: Any = None
+        self._lock: int | None = None  # the work directory's descriptor, flock'ed
 
     def open(self) -> list[IndexRow]:
         """Start, or resume what an earlier run of the same export wrote; the rows it kept."""
         self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700, exist_ok=True)
+        self._take_lock()
         rows = self._resumable()
         if rows is None:
-            if self.path.exists():
+            if any(self.path.iterdir()):
                 log.info("starting afresh (%s was made for another export)", self.path)
-                shutil.rmtree(self.path)
-            self.path.mkdir(mode=0o700)
+            for item in self.path.iterdir():  # emptied, not replaced: the lock is on it
+                if item.is_dir():
+                    shutil.rmtree(item)
+                else:
+                    item.unlink()
             (self.path / PARAMS).write_text(json.dumps(self.params))
             rows = []
         end = max((r["end"] for r in rows), default=0)
@@ -114,6 +121,18 @@ class WorkDir:
         if rows:
             log.info("resuming; %d message(s) already written are kept", len(rows))
         return [row_from_json(r["row"]) for r in rows]
+
+    def _take_lock(self) -> None:
+        """One run per export at a time: a second one to the same PATH would interleave its
+        messages with the first's. The kernel drops the lock when the process ends."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserError(f"another export to {self.out} is running; wait until it has"
+                            " finished (or stop it), then run this one again") from None
+        self._lock = fd
 
     def _resumable(self) -> list[dict[str, Any]] | None:
         try:
@@ -170,6 +189,11 @@ class WorkDir:
                 handle.close()
         self._mbox_file = self._journal = None
 
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
     def finish(self) -> Path:
         """Put the export at its destination (the index files are in the work directory)."""
         self.close()
@@ -182,6 +206,7 @@ class WorkDir:
             shutil.rmtree(self.path)
         else:
             self._into_place()
+        self._release()
         return self.out
 
     def _zip(self) -> None:
@@ -213,3 +238,4 @@ class WorkDir:
         """Close the files and keep the work directory for the next run to resume."""
         with contextlib.suppress(OSError):
             self.close()
+        self._release()

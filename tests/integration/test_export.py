@@ -267,3 +267,20 @@ def test_a_mailbox_that_cannot_be_read_is_no_silent_gap(
     assert len(messages) == 3  # Ann's: the contract, her reply, the archived brief
     assert "INCOMPLETE" in html and "mailbox &#39;bob&#39;" in html
     assert json.loads(files["export.json"])["complete"] is False
+
+
+def test_mistakes_in_the_command_are_said_with_the_fix(
+    acme: Agency, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown client names the configured ones; a bad day shows the form; a directory
+    with other files in it is never overwritten. Nothing is written in any of these cases."""
+    out = str(tmp_path / "x.zip")
+    assert acme.cli("export", "--client", "Initech", "--out", out) == 1
+    assert "no such client; the clients are: Acme, Globex, Acme Labs" in capsys.readouterr().err
+    assert acme.cli("export", "--client", "Acme", "--since", "31.01.2026", "--out", out) == 1
+    assert "write e.g. 2026-01-31" in capsys.readouterr().err
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.odt").write_text("years of work")
+    assert acme.cli("export", "--client", "Acme", "--out", str(tmp_path / "docs")) == 1
+    assert "holds other files" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boundary-mail.toml", "docs"]

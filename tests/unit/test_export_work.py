@@ -103,3 +103,17 @@ def test_the_mbox_is_named_after_the_client_as_a_safe_file_name() -> None:
     assert mbox_name("Acme") == "Acme.mbox"
     assert mbox_name("Müller & Söhne / GmbH") == "M-ller-S-hne-GmbH.mbox"
     assert mbox_name("../..") == "client.mbox"
+
+
+def test_two_runs_of_one_export_at_once_are_refused(tmp_path: Path) -> None:
+    """The second would interleave its messages with the first's in the same mbox."""
+    first = WorkDir(tmp_path / "out.zip", PARAMS)
+    first.open()
+    try:
+        with pytest.raises(UserError, match=r"another export to .*out\.zip is running"):
+            WorkDir(tmp_path / "out.zip", PARAMS).open()
+    finally:
+        first.abandon()
+    second = WorkDir(tmp_path / "out.zip", PARAMS)
+    second.open()
+    second.abandon()
