@@ -17,6 +17,7 @@ import pytest
 
 from boundary_mail import export_work, mboxrd
 from tests.integration.agency import Agency, at, client_mail
+from tests.integration.proxy import proxy
 
 MAILBOXES = ("ann", "bob", "lead")
 
@@ -284,3 +285,35 @@ def test_mistakes_in_the_command_are_said_with_the_fix(
     assert acme.cli("export", "--client", "Acme", "--out", str(tmp_path / "docs")) == 1
     assert "holds other files" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["boundary-mail.toml", "docs"]
+
+
+def test_a_connection_lost_while_fetching_stops_the_export_and_the_rerun_completes_it(
+    acme: Agency, mailserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ann's server connection is cut after her first message is written: Bob's mailbox is
+    still fetched, but there is no export at --out, and the error says what failed and how to
+    go on; the rerun fetches only the rest, and the export is an uninterrupted one's."""
+    expected = seed(mailserver)
+    out = tmp_path / "acme.zip"
+    with proxy(mailserver.host, mailserver.imaps_port) as cutter:
+        acme.data["mailboxes"][0]["port"] = cutter.port
+        acme.write()
+        original = export_work.WorkDir.append
+
+        def cut_after_first(self: export_work.WorkDir, *args: Any) -> None:
+            original(self, *args)
+            cutter.cut()
+
+        monkeypatch.setattr(export_work.WorkDir, "append", cut_after_first)
+        assert acme.cli("export", "--client", "Acme", "--out", str(out), "--no-progress") == 1
+        error = capsys.readouterr().err
+        assert "mailbox 'ann': the connection was lost while fetching" in error
+        assert "run the same command again" in error and not out.exists()
+
+        monkeypatch.setattr(export_work.WorkDir, "append", original)
+        assert acme.cli("export", "--client", "Acme", "--out", str(out), "--no-progress") == 0
+    # Ann's first message and Bob's three were kept; Ann's other two are fetched now.
+    assert "2 fetched now, 4 kept from the interrupted run" in capsys.readouterr().out
+    messages, rows, _html = read_export(files_of(out))
+    assert sorted(messages) == sorted(expected.values()) and len(rows) == len(expected)
