@@ -132,9 +132,11 @@ def run_export(
             for box in config.mailboxes:
                 _fetch(box, scans[box.name], index, work, result, bar)
         result.written = index.count_written
-        lost = index.unwritten()
-        if lost:
-            result.problems.append(f"{len(lost)} message(s) found in the scan could not be"
+        lost = len(index.unwritten())
+        if lost and result.problems:
+            result.problems.append(f"{lost} message(s) were not fetched because of the above")
+        elif lost:
+            result.problems.append(f"{lost} message(s) found by the search were gone when"
                                    " fetched (moved or deleted meanwhile?); run the export again")
         if result.problems and not request.allow_incomplete:
             raise _incomplete(result.problems, work)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from boundary_mail import export_work, mboxrd
+from boundary_mail import export, export_work, mboxrd
 from tests.integration.agency import Agency, at, client_mail
 from tests.integration.proxy import proxy
 
@@ -317,3 +317,32 @@ def test_a_connection_lost_while_fetching_stops_the_export_and_the_rerun_complet
     assert "2 fetched now, 4 kept from the interrupted run" in capsys.readouterr().out
     messages, rows, _html = read_export(files_of(out))
     assert sorted(messages) == sorted(expected.values()) and len(rows) == len(expected)
+
+
+def test_a_message_deleted_between_search_and_fetch_is_no_silent_gap(
+    acme: Agency, mailserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ann deletes the archived brief while the export runs (after the search, before the
+    download): the export says a message was gone and writes nothing; run again, it no
+    longer finds it and completes with the rest."""
+    expected = seed(mailserver)
+    out = tmp_path / "acme"
+    original = export._fetch
+
+    def delete_first(*args: Any) -> None:
+        with mailserver.imap("ann") as client:
+            client.select_folder("Archive")
+            client.delete_messages(client.search(["ALL"]))
+            client.expunge()
+        original(*args)
+
+    monkeypatch.setattr(export, "_fetch", delete_first)
+    assert acme.cli("export", "--client", "Acme", "--out", str(out), "--no-progress") == 1
+    assert "1 message(s) found by the search were gone when fetched" in capsys.readouterr().err
+    assert not out.exists()
+    monkeypatch.setattr(export, "_fetch", original)
+
+    assert acme.cli("export", "--client", "Acme", "--out", str(out), "--no-progress") == 0
+    messages, _rows, _html = read_export(files_of(out))
+    assert sorted(messages) == sorted(v for k, v in expected.items() if k != "<old@acme.test>")
