@@ -247,6 +247,16 @@ def render_html(
 ) -> Iterator[str]:
     """index.html, in pieces (a big export need not be one string in memory)."""
     template = env.get_template("export_index.html.j2")
-    return template.generate(
-        rows=rows, summary=summary, zone=zone, attachments_text=attachments_text,
-    )
+    return template.generate(rows=rows, summary=summary, zone=zone, human_size=human_size)
+
+
+def human_size(size: int) -> str:
+    """'812 bytes', '3.0 KiB', '97.6 MiB': for reading; the CSV keeps exact bytes."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"

@@ -15,6 +15,7 @@ from boundary_mail.export_index import (
     ExportSummary,
     Location,
     attachments_of,
+    human_size,
     render_html,
     row_from_json,
     row_of,
@@ -135,6 +136,13 @@ def test_the_html_index_escapes_mail_and_loads_nothing_remote() -> None:
     assert "<img" not in html and "<link" not in html and "<script" not in html
     assert "INCOMPLETE" not in html
     assert "2026-11-23 07:55" in html
+    assert "old. Exported" in html.replace("\n", " ")
+
+
+def test_sizes_read_as_bytes_kib_mib() -> None:
+    assert [human_size(n) for n in (0, 1023, 1024, 3080, 5 * 1024**2, 3 * 1024**4)] == [
+        "0 bytes", "1023 bytes", "1.0 KiB", "3.0 KiB", "5.0 MiB", "3072.0 GiB",
+    ]
 
 
 def test_an_incomplete_export_says_so_at_the_top_with_each_problem() -> None:
