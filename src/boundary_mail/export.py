@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import imapclient
+import jinja2
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from boundary_mail import imap
@@ -37,6 +38,7 @@ from boundary_mail.config import ClientConfig, Config, MailboxConfig
 from boundary_mail.directory import Directory
 from boundary_mail.errors import UserError
 from boundary_mail.export_index import (
+    INDEX_TEMPLATE,
     ExportIndex,
     ExportSummary,
     Location,
@@ -108,6 +110,8 @@ def run_export(
     """Scan, fetch, write; see the module docstring. Raises ExportIncomplete (nothing at
     --out) when something could not be read, unless request.allow_incomplete."""
     check_destination(request.out)
+    env = environment(config.templates_dir, config.locale)
+    env.get_template(INDEX_TEMPLATE)  # a broken override of it is said now, not after hours
     index, result = ExportIndex(), ExportResult()
     work = WorkDir(request.out, {  # a resumed run must be the same export
         "client": request.client.name,
@@ -140,7 +144,7 @@ def run_export(
                                    " fetched (moved or deleted meanwhile?); run the export again")
         if result.problems and not request.allow_incomplete:
             raise _incomplete(result.problems, work)
-        _write_index(config, request, index, work, result, now)
+        _write_index(config, request, env, index, work, result, now)
         result.out = work.finish()
     finally:
         work.abandon()
@@ -361,8 +365,8 @@ def _progress_bar(total: int, *, enabled: bool) -> Iterator[Any]:
 
 
 def _write_index(
-    config: Config, request: ExportRequest, index: ExportIndex, work: WorkDir,
-    result: ExportResult, now: datetime,
+    config: Config, request: ExportRequest, env: jinja2.Environment, index: ExportIndex,
+    work: WorkDir, result: ExportResult, now: datetime,
 ) -> None:
     summary = ExportSummary(
         client=request.client.name, exported_at=now,
@@ -370,5 +374,4 @@ def _write_index(
         mailboxes=tuple(b.name for b in config.mailboxes), folders_searched=result.folders,
         copies_found=result.copies, problems=tuple(result.problems),
     )
-    work.write_index(index.rows(), summary, environment(config.templates_dir, config.locale),
-                     config.tz)
+    work.write_index(index.rows(), summary, env, config.tz)

@@ -25,6 +25,7 @@ import jinja2
 
 from boundary_mail.facts import Address, MessageFacts
 
+INDEX_TEMPLATE = "export_index.html.j2"  # a file of that name in templates_dir replaces it
 CSV_COLUMNS = (
     "date", "from", "to", "cc", "subject", "attachments", "size", "mailboxes", "folders",
     "message_id", "mbox_position",
@@ -246,7 +247,7 @@ def render_html(
     env: jinja2.Environment, rows: list[IndexRow], summary: ExportSummary, zone: tzinfo
 ) -> Iterator[str]:
     """index.html, in pieces (a big export need not be one string in memory)."""
-    template = env.get_template("export_index.html.j2")
+    template = env.get_template(INDEX_TEMPLATE)
     return template.generate(rows=rows, summary=summary, zone=zone, human_size=human_size)
 
 
