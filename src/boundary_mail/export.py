@@ -9,8 +9,9 @@ bodies read with BODY.PEEK[]: no flag changes, nothing stored or expunged):
    the client's mail (routing's matching) and `export_index` notes which copy of each
    message is the one to write. Every mailbox is scanned before anything is downloaded, so
    a refused login is said at once, not after an hour of downloading.
-2. Fetch: the chosen copies, whole, in batches bounded by count and size, each written to
-   the mbox as it arrives (one message in memory at a time, whatever the mailbox's size).
+2. Fetch: the chosen copies, whole, in batches of at most BODY_BATCH messages or
+   BODY_BATCH_BYTES (a bigger message alone), each written to the mbox as it arrives: one
+   batch in memory at a time, whatever the mailbox's size.
 
 A mailbox or folder that cannot be read makes the export incomplete. By default nothing is
 put at --out then: the error names what failed and the fix, and what was written is kept for
