@@ -33,6 +33,10 @@ Flags
     *Costs more than it pays*: cost > fee. *Over allowance*: more messages than the monthly
     allowance (the digest's rule). *Over the revenue share*: fee > max_revenue_share_percent
     of the month's revenue (one client the business depends on).
+When
+    The report of a month is due from the first business day of the next month on (a
+    service that was down that day sends it the next business day it runs); it is sent
+    once (its dedupe key names the month).
 Ranking
     By cost ÷ fee, highest first; a client that pays nothing but costs something comes
     before all; a client without a configured fee comes last.
@@ -41,9 +45,9 @@ Ranking
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
 from boundary_mail.config import ClientConfig, Config
@@ -78,6 +82,9 @@ class Month:
 
     def previous(self) -> Month:
         return Month(self.year - 1, 12) if self.month == 1 else Month(self.year, self.month - 1)
+
+    def following(self) -> Month:
+        return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
 
     def back(self, months: int) -> Month:
         month = self
@@ -317,3 +324,14 @@ def build_cost_report(config: Config, facts: CostFacts, month: Month) -> CostRep
         hourly_rate=config.costs.hourly_rate or Decimal(0), currency=config.costs.currency,
         max_share_percent=config.costs.max_revenue_share_percent,
     )
+
+
+def report_due(today: date, is_business_day: Callable[[date], bool]) -> Month | None:
+    """The month whose report is due on `today`: the previous one, from the first business
+    day of this month on; None before that day."""
+    first = today.replace(day=1)
+    while not is_business_day(first):
+        first += timedelta(days=1)
+        if first > today:
+            return None
+    return Month.of(today).previous()
