@@ -149,10 +149,10 @@ def limit_chart_svg(
     parts = [
         *_frame(width, height, title),
         *_swatch(LABEL_WIDTH, MESSAGE_COLOUR, legend[0]),
-        *_swatch(LABEL_WIDTH + 90, OVER_COLOUR, legend[1]),
-        f'<line x1="{LABEL_WIDTH + 180}" y1="10" x2="{LABEL_WIDTH + 200}" y2="10"'
+        *_swatch(LABEL_WIDTH + 70, OVER_COLOUR, legend[1]),
+        f'<line x1="{LABEL_WIDTH + 210}" y1="10" x2="{LABEL_WIDTH + 230}" y2="10"'
         f' stroke="{LIMIT_COLOUR}" stroke-width="2" stroke-dasharray="4 2"/>',
-        _text(LABEL_WIDTH + 204, 14, legend[2]),
+        _text(LABEL_WIDTH + 234, 14, legend[2]),
     ]
     step = BAR_WIDTH * 2 + BAR_GAP
     for row, s in enumerate(series):

@@ -63,7 +63,7 @@ def _kind(header: list[str]) -> str:
 
 
 def parse_hours(text: str) -> Decimal:
-    """'1.5', '1,5' (a decimal comma), '1:30' or '01:30:00' → 1.5."""
+    """'1.5', '1,5' (a decimal comma), '1:30' or '01:30:00' → 1.5; ValueError otherwise."""
     value = text.strip()
     if ":" in value:
         parts = [int(p) for p in value.split(":")]
@@ -73,7 +73,10 @@ def parse_hours(text: str) -> Decimal:
         return Decimal(seconds) / 3600
     if "," in value and "." not in value:
         value = value.replace(",", ".")
-    hours = Decimal(value.replace(",", ""))
+    try:
+        hours = Decimal(value.replace(",", ""))
+    except InvalidOperation:
+        raise ValueError(value) from None
     if not hours.is_finite() or hours < 0:
         raise ValueError(value)
     return hours
@@ -122,7 +125,7 @@ def read_time_export(text: str, *, source: str, clients: Iterable[str]) -> TimeI
         try:
             day = parse_day(cells[date_col])
             hours = parse_hours(cells[hours_col])
-        except (ValueError, InvalidOperation):
+        except ValueError:
             bad.append(f"line {line}: date {cells[date_col]!r}, hours {cells[hours_col]!r}")
             continue
         client = names.get(cells[client_col].strip().lower())

@@ -17,6 +17,7 @@ message to Bob (team mail), and October's mail (another month).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import time
 from datetime import datetime
@@ -217,3 +218,39 @@ def test_the_html_report_renders_offline_in_chromium(
                     ".map(td => td.innerText)") == ["Acme", "Globex", "Initech"]
     assert evaluate("document.querySelectorAll('#trend tr').length") == 4
     assert evaluate("document.querySelectorAll('svg rect').length") >= 3
+
+
+def test_the_daemon_sends_last_months_report_on_the_first_business_day_once(
+    agency: Agency, mailserver: Any, tmp_path: Path
+) -> None:
+    """The job runs every business day at digest time. On Monday 30 November October's report
+    goes out (it is due since 2 November and was never sent: the service was not running;
+    October has Globex's imported hours), November's is not due yet; it goes on Tuesday
+    1 December, the first business day; on the 2nd nothing more is sent."""
+    from boundary_mail.cost_job import monthly_report_job
+    from boundary_mail.daemon import Daemon
+
+    seed_november(agency, mailserver, tmp_path)
+    daemon = Daemon(str(agency.path), agency.config)
+    daemon.schedule()
+    assert daemon.scheduler.get_job("client-report") is not None
+    store = agency.store()
+    try:
+        asyncio.run(monthly_report_job(daemon, nov(30, 17, 30)))
+        assert [a.dedupe_key for a in store.actions("client_report")] == [
+            "client-report:2026-10"]
+
+        async def first_days_of_december() -> None:
+            await monthly_report_job(daemon, nov(1, 17, 30, month=12))
+            await monthly_report_job(daemon, nov(2, 17, 30, month=12))
+
+        asyncio.run(first_days_of_december())
+        assert [(a.dedupe_key, a.status) for a in store.actions("client_report")] == [
+            ("client-report:2026-10", "sent"), ("client-report:2026-11", "sent")]
+    finally:
+        store.close()
+    deadline = time.monotonic() + 15
+    while len(reports := _reports(mailserver)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(r["Subject"].split(":")[0] for r in reports) == [
+        "Client report for November 2026", "Client report for October 2026"]

@@ -19,7 +19,7 @@ and is over its allowance of 9; Globex is over 40 % of revenue.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,6 +39,7 @@ from boundary_mail.costs import (
     Reply,
     build_cost_report,
     cents,
+    report_due,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -187,3 +188,22 @@ def test_month_arithmetic_crosses_years() -> None:
     assert NOV.back(12) == Month(2025, 11)
     assert Month.of(datetime(2026, 11, 30, 23, 30, tzinfo=BERLIN) + timedelta(hours=1),
                     BERLIN) == Month(2026, 12)
+
+
+def _workdays(day: date) -> bool:
+    return day.weekday() < 5 and day != date(2026, 6, 1)  # 1 June: a holiday, say
+
+
+@pytest.mark.parametrize(("today", "due"), [
+    (date(2026, 12, 1), Month(2026, 11)),  # Tuesday: the first business day of December
+    (date(2026, 12, 15), Month(2026, 11)),  # later in the month: caught up if not sent
+    (date(2026, 11, 1), None),  # Sunday 1 November: October's is due on Monday the 2nd
+    (date(2026, 11, 2), Month(2026, 10)),
+    (date(2026, 6, 1), None),  # a holiday: June's first business day is the 2nd
+    (date(2026, 6, 2), Month(2026, 5)),
+    (date(2027, 1, 1), Month(2026, 12)),  # a Friday (no holidays in this calendar)
+])
+def test_a_months_report_is_due_from_the_first_business_day_of_the_next(
+    today: date, due: Month | None
+) -> None:
+    assert report_due(today, _workdays) == due
