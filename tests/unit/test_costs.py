@@ -207,3 +207,16 @@ def test_a_months_report_is_due_from_the_first_business_day_of_the_next(
     today: date, due: Month | None
 ) -> None:
     assert report_due(today, _workdays) == due
+
+
+def test_fees_without_an_hourly_rate_are_warned_of_once() -> None:
+    from boundary_mail.config_warnings import config_warnings
+
+    data = config().model_dump()
+    data["costs"]["hourly_rate"] = None
+    warnings = config_warnings(Config(**data))
+    assert warnings == [
+        "clients[0].monthly_fee: set, but costs.hourly_rate is not, so no client report is made"
+        " (`boundary-mail report` refuses, none is emailed); set [costs] hourly_rate"
+    ]
+    assert config_warnings(config()) == []
