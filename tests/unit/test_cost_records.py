@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from boundary_mail.costs import ImportedHours, Month, Reply
+from boundary_mail.costs import ImportedHours, Month, Nudge, Reply
 from boundary_mail.plan import FolderRead, team_replies
 from boundary_mail.store import Store
 from tests.unit.factories import ANN, BOB, CARLA, GINA, MONDAY_WINDOW, agency, message
@@ -70,3 +70,20 @@ def test_imported_hours_replace_those_of_the_same_client_and_month(tmp_path: Pat
         ImportedHours("Acme", nov, Decimal("12.25"), "b.csv"),
         ImportedHours("Acme", dec, Decimal("1"), "a.csv"),
     ]
+
+
+def test_nudges_that_went_out_count_per_recipient(tmp_path: Path) -> None:
+    """Issue 16's nudges are queued actions of kinds nudge (sent) and nudge_draft (put in
+    the member's Drafts); only those that went out count, one per client recipient."""
+    store = Store(tmp_path / "state.sqlite3")
+    with store.transaction():
+        for i, kind in enumerate(("nudge", "nudge_draft", "nudge", "auto_reply")):
+            store.add_action(
+                dedupe_key=f"k{i}", kind=kind, source_message_id=f"<w{i}@agency.test>",
+                envelope_from=ANN, recipients=[CARLA], outgoing_message_id=f"<o{i}@x>",
+                raw=b"x", on_sent={}, now=MONDAY_WINDOW,
+            )
+    for action in store.actions()[:2] + store.actions()[3:]:
+        store.mark_sent(action, MONDAY_WINDOW)  # the third nudge is still queued
+    week = (MONDAY_WINDOW - timedelta(days=7), MONDAY_WINDOW + timedelta(days=7))
+    assert store.cost_nudges(*week) == [Nudge(CARLA, MONDAY_WINDOW)] * 2

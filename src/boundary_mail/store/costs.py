@@ -4,7 +4,6 @@ imported from a time tracker, and the events of a period (as the cost model's re
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -13,8 +12,9 @@ from boundary_mail.costs import Followup, ImportedHours, Inbound, Month, Nudge, 
 from boundary_mail.plan import TeamReply
 from boundary_mail.store.schema import Database, from_iso, iso
 
-# The outbox kind of a nudge (issue 16). Only nudges that went out count.
-NUDGE_KINDS = ("nudge",)
+# The outbox kinds of a nudge (issue 16): sent by SMTP, or appended to the member's Drafts
+# folder for them to send. Only nudges that went out (or were appended) count.
+NUDGE_KINDS = ("nudge", "nudge_draft")
 
 
 class CostRecords(Database):
@@ -55,14 +55,11 @@ class CostRecords(Database):
 
     def cost_nudges(self, since: datetime, until: datetime) -> list[Nudge]:
         """Nudges sent to clients in [since, until): one per recipient of each."""
-        try:
-            rows = self._db.execute(
-                "SELECT recipients, sent_at FROM actions WHERE status = 'sent'"
-                " AND sent_at >= ? AND sent_at < ? AND kind IN (SELECT value FROM json_each(?))",
-                (iso(since), iso(until), json.dumps(NUDGE_KINDS)),
-            ).fetchall()
-        except sqlite3.OperationalError:  # pragma: no cover - the actions table always exists
-            return []
+        rows = self._db.execute(
+            "SELECT recipients, sent_at FROM actions WHERE status = 'sent'"
+            " AND sent_at >= ? AND sent_at < ? AND kind IN (SELECT value FROM json_each(?))",
+            (iso(since), iso(until), json.dumps(NUDGE_KINDS)),
+        ).fetchall()
         return [Nudge(a, from_iso(r[1])) for r in rows for a in json.loads(r[0])]
 
     # -- hours from a time tracker ----------------------------------------------------------
