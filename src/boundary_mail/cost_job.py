@@ -14,6 +14,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
+from apscheduler.triggers.cron import CronTrigger
+
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.compose_mime import address, base_message, serialize
 from boundary_mail.config import Config
@@ -108,6 +110,18 @@ async def send_report(
              month, result.status, config.team.lead, result.sent, result.failed,
              len(result.errors))
     return result
+
+
+def schedule_monthly_report(daemon: Daemon, days: str) -> None:
+    """Look every business day (`days`, the cron weekdays) at digest time whether a month's
+    report is due; it is sent once, on the first business day of the next month."""
+    at = daemon.config.schedule.digest_time
+    daemon.scheduler.add_job(
+        monthly_report_job, CronTrigger(day_of_week=days, hour=at.hour, minute=at.minute,
+                                        timezone=daemon.config.tz),
+        args=[daemon], id="client-report", name=f"monthly client report {at:%H:%M}",
+        misfire_grace_time=3600, coalesce=True, max_instances=1,
+    )
 
 
 async def monthly_report_job(daemon: Daemon, now: datetime | None = None) -> None:
