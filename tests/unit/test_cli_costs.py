@@ -54,7 +54,7 @@ def test_imported_hours_are_what_the_report_uses_and_says(
     text = capsys.readouterr().out
     acme = next(line for line in text.splitlines() if line.startswith("Acme"))
     assert "6.00*" in acme and "€480.00" in acme and "€500.00" in acme
-    assert "* hours imported from a time tracker (hours.csv)" in text
+    assert "* hours imported from a time tracker for Acme (hours.csv); the others are" in text
 
 
 def test_an_export_with_no_configured_client_imports_nothing(
