@@ -187,9 +187,12 @@ def team_replies(
     read: FolderRead, team: frozenset[str], now: datetime
 ) -> tuple[TeamReply, ...]:
     """What a Sent folder shows the team wrote to people outside it. Not our own mail (it
-    carries our marker), not mail among the team, not a first sync's baseline (as inbound
-    mail older than the lookback is never counted, neither are the replies to it)."""
-    cutoff = baseline_cutoff(read, now)
+    carries our marker), not mail among the team, and not mail older than the lookback in a
+    first sync or a re-read after a UIDVALIDITY change: inbound mail from before
+    boundary-mail is never counted, neither are the replies to it (a re-read folder's
+    recent replies are recorded once: by Message-ID)."""
+    fresh_read = read.first_sync or read.rebaseline
+    cutoff = now - FIRST_SYNC_LOOKBACK if fresh_read else None
     found = []
     for facts in read.messages:
         author = facts.sender.email if facts.sender else ""

@@ -15,11 +15,13 @@ from tests.unit.factories import ANN, BOB, CARLA, GINA, MONDAY_WINDOW, agency, m
 TEAM = agency().team_addresses
 
 
-def sent_folder(*messages: object, first_sync: bool = False) -> FolderRead:
+def sent_folder(
+    *messages: object, first_sync: bool = False, rebaseline: bool = False
+) -> FolderRead:
     return FolderRead(
         mailbox="ann", folder="Sent", uidvalidity=3, messages=messages,  # type: ignore[arg-type]
         skipped=(), top_uid=len(messages), stored_last_uid=0, first_sync=first_sync,
-        rebaseline=False,
+        rebaseline=rebaseline,
     )
 
 
@@ -43,6 +45,17 @@ def test_our_own_mail_team_mail_and_a_first_syncs_baseline_are_no_replies() -> N
     not_ours = message(CARLA, mailbox="ann", folder="Sent", uid=5, mid="<e@acme.test>", to=GINA)
     read = sent_folder(ours, internal, old, new, not_ours, first_sync=True)
     assert [r.message_id for r in team_replies(read, TEAM, MONDAY_WINDOW)] == ["<d@agency.test>"]
+
+
+def test_a_sent_folder_read_again_after_a_uidvalidity_change_brings_no_old_replies() -> None:
+    """Years of Sent mail read again are not counted as this month's work."""
+    old = message(ANN, mailbox="ann", folder="Sent", uid=1, mid="<c@agency.test>", to=GINA,
+                  at=MONDAY_WINDOW - timedelta(days=400))
+    new = message(ANN, mailbox="ann", folder="Sent", uid=2, mid="<d@agency.test>", to=GINA,
+                  at=MONDAY_WINDOW - timedelta(hours=1))
+    read = sent_folder(old, new, rebaseline=True)
+    assert [r.message_id for r in team_replies(read, TEAM, MONDAY_WINDOW)] == ["<d@agency.test>"]
+    assert len(team_replies(sent_folder(old, new), TEAM, MONDAY_WINDOW)) == 2
 
 
 def test_a_reply_read_twice_is_recorded_once(tmp_path: Path) -> None:
