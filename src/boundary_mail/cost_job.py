@@ -21,7 +21,7 @@ from boundary_mail.compose_mime import address, base_message, serialize
 from boundary_mail.config import Config
 from boundary_mail.cost_data import cost_report
 from boundary_mail.cost_report import RenderedReport, render_report
-from boundary_mail.costs import CostReport, Month, report_due
+from boundary_mail.costs import CostFacts, CostReport, Month, build_cost_report, report_due
 from boundary_mail.outbox import drain
 from boundary_mail.outgoing import Outgoing
 from boundary_mail.store import Store
@@ -61,6 +61,12 @@ def compose_report(report: CostReport, config: Config, now: datetime) -> Outgoin
         envelope_from=config.smtp.from_address, recipients=(lead,),
         message_id=str(msg["Message-ID"]), raw=serialize(msg), on_sent={},
     )
+
+
+def sample_report(config: Config, now: datetime) -> Outgoing:
+    """A report of an empty month, for `check-config` to render the templates with."""
+    return compose_report(build_cost_report(config, CostFacts(), Month.of(now, config.tz)),
+                          config, now)
 
 
 @dataclass(slots=True)

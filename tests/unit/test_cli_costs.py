@@ -67,3 +67,18 @@ def test_an_export_with_no_configured_client_imports_nothing(
     captured = capsys.readouterr()
     assert "left out 1 row(s) of 'Internal'" in captured.out
     assert "no row is for a configured client (Acme)" in captured.err
+
+
+def test_a_user_report_template_with_an_unknown_variable_is_found_by_check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not on the first business day of the month, in the daemon's log."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "cost_report.html.j2").write_text("<p>{{ report.totl }}</p>\n")
+    data = valid()
+    data["templates_dir"] = str(templates)
+    path = tmp_path / "bm.toml"
+    path.write_text(render_toml(data))
+    assert main(["--config", str(path), "check-config"]) == 2
+    assert "rendering cost_report.txt.j2, cost_report.html.j2 failed:" in capsys.readouterr().err
