@@ -1,4 +1,4 @@
-"""A small inline SVG bar chart: daily volume per client, one row of bars per client.
+"""Small inline SVG bar charts: daily volume per client, and a client's months against a limit.
 
 Pure and dependency-free. The rows share one scale, so a client who writes five times as
 much as the others looks five times as tall. Every piece of text (client names, labels,
@@ -14,6 +14,8 @@ from html import escape
 
 MESSAGE_COLOUR = "#2f5d8a"
 FOLLOWUP_COLOUR = "#e39b2d"
+OVER_COLOUR = "#b00020"
+LIMIT_COLOUR = "#e39b2d"
 LABEL_WIDTH = 130
 BAR_WIDTH = 14
 BAR_GAP = 3
@@ -45,6 +47,22 @@ def _text(x: float, y: float, value: str, *, anchor: str = "start", size: int = 
     )
 
 
+def _frame(width: int, height: int, title: str) -> list[str]:
+    """The opening of an SVG with its accessible name and a white background."""
+    return [
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}"'
+        f' role="img" aria-label="{escape(title, quote=True)}">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
+
+
+def _swatch(x: int, colour: str, label: str) -> list[str]:
+    """One legend entry: a coloured square and its label."""
+    return [f'<rect x="{x}" y="5" width="10" height="10" fill="{colour}"/>',
+            _text(x + 14, 14, label)]
+
+
 def volume_chart_svg(
     series: Sequence[Series], day_labels: Sequence[str], *, title: str
 ) -> str:
@@ -60,14 +78,9 @@ def volume_chart_svg(
     width = LABEL_WIDTH + days * (BAR_WIDTH + BAR_GAP) + 60
     height = LEGEND_HEIGHT + len(series) * ROW_HEIGHT + AXIS_HEIGHT
     parts = [
-        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}"'
-        f' role="img" aria-label="{escape(title, quote=True)}">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<rect x="{LABEL_WIDTH}" y="5" width="10" height="10" fill="{MESSAGE_COLOUR}"/>',
-        _text(LABEL_WIDTH + 14, 14, "messages"),
-        f'<rect x="{LABEL_WIDTH + 90}" y="5" width="10" height="10" fill="{FOLLOWUP_COLOUR}"/>',
-        _text(LABEL_WIDTH + 104, 14, "follow-ups"),
+        *_frame(width, height, title),
+        *_swatch(LABEL_WIDTH, MESSAGE_COLOUR, "messages"),
+        *_swatch(LABEL_WIDTH + 90, FOLLOWUP_COLOUR, "follow-ups"),
         _text(width - 4, 14, f"tallest bar: {peak}", anchor="end", colour="#666"),
     ]
     for row, s in enumerate(series):
@@ -105,6 +118,71 @@ def volume_chart_svg(
     for i, label in enumerate(day_labels):
         if label:
             centre = LABEL_WIDTH + i * (BAR_WIDTH + BAR_GAP) + BAR_WIDTH / 2
+            parts.append(_text(centre, axis_y, label, anchor="middle", size=10, colour="#666"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSeries:
+    """One row of bars against a limit (a client's monthly cost against its fee): bars
+    above the limit are drawn in the alert colour. `tips` names each bar's value."""
+
+    label: str
+    values: Sequence[float]
+    limit: float | None
+    tips: Sequence[str]
+    note: str = ""  # shown at the right end of the row
+
+
+def limit_chart_svg(
+    series: Sequence[LimitSeries], column_labels: Sequence[str], *, title: str,
+    legend: tuple[str, str, str] = ("within", "over", "limit"),
+) -> str:
+    """Small multiples: per series a row of bars (its own scale, so each row shows its
+    trend) with a dashed line at its limit; every text escaped, nothing outside the SVG."""
+    columns = len(column_labels)
+    if any(len(s.values) != columns or len(s.tips) != columns for s in series):
+        raise ValueError("every series needs one value and one tip per column label")
+    width = LABEL_WIDTH + columns * (BAR_WIDTH * 2 + BAR_GAP) + 110
+    height = LEGEND_HEIGHT + len(series) * ROW_HEIGHT + AXIS_HEIGHT
+    parts = [
+        *_frame(width, height, title),
+        *_swatch(LABEL_WIDTH, MESSAGE_COLOUR, legend[0]),
+        *_swatch(LABEL_WIDTH + 70, OVER_COLOUR, legend[1]),
+        f'<line x1="{LABEL_WIDTH + 210}" y1="10" x2="{LABEL_WIDTH + 230}" y2="10"'
+        f' stroke="{LIMIT_COLOUR}" stroke-width="2" stroke-dasharray="4 2"/>',
+        _text(LABEL_WIDTH + 234, 14, legend[2]),
+    ]
+    step = BAR_WIDTH * 2 + BAR_GAP
+    for row, s in enumerate(series):
+        top = LEGEND_HEIGHT + row * ROW_HEIGHT
+        base = top + 6 + BAR_AREA
+        peak = max([*s.values, s.limit or 0]) or 1
+        label = s.label if len(s.label) <= 18 else s.label[:17] + "…"
+        parts.append(_text(0, base - 8, label, weight="bold"))
+        right = LABEL_WIDTH + columns * step
+        parts.append(f'<line x1="{LABEL_WIDTH}" y1="{base}" x2="{right}" y2="{base}"'
+                     ' stroke="#cccccc" stroke-width="1"/>')
+        for i, (value, tip) in enumerate(zip(s.values, s.tips, strict=True)):
+            if value <= 0:
+                continue
+            h = BAR_AREA * value / peak
+            colour = OVER_COLOUR if s.limit is not None and value > s.limit else MESSAGE_COLOUR
+            parts.append(
+                f'<g><title>{escape(tip)}</title><rect x="{LABEL_WIDTH + i * step}"'
+                f' y="{base - h:.1f}" width="{BAR_WIDTH * 2}" height="{h:.1f}"'
+                f' fill="{colour}"/></g>'
+            )
+        if s.limit:
+            y = base - BAR_AREA * s.limit / peak
+            parts.append(f'<line x1="{LABEL_WIDTH}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}"'
+                         f' stroke="{LIMIT_COLOUR}" stroke-width="2" stroke-dasharray="4 2"/>')
+        parts.append(_text(width - 4, base - 8, s.note, anchor="end", colour="#666"))
+    axis_y = LEGEND_HEIGHT + len(series) * ROW_HEIGHT + 12
+    for i, label in enumerate(column_labels):
+        if label:
+            centre = LABEL_WIDTH + i * step + BAR_WIDTH
             parts.append(_text(centre, axis_y, label, anchor="middle", size=10, colour="#666"))
     parts.append("</svg>")
     return "".join(parts)

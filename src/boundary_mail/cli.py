@@ -39,6 +39,7 @@ log = logging.getLogger("boundary_mail")
 COMMAND_MODULES = (
     "boundary_mail.cli_restore",
     "boundary_mail.cli_export",
+    "boundary_mail.cli_costs",
 )
 
 # How long a command waits for another process writing the state (a window takes seconds).

@@ -367,4 +367,7 @@ def sample_messages(
             config=config, env=env, now=now, limit=10_000)))
     samples.append(("route_failed.txt.j2", lambda: compose_route_failed(
         sample_route_failed(config, now), config=config, env=env, now=now)))
+    from boundary_mail.cost_job import sample_report  # the monthly client report
+
+    samples.append(("cost_report.txt.j2, cost_report.html.j2", lambda: sample_report(config, now)))
     return samples

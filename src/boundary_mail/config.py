@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from boundary_mail.config_costs import CostsConfig
 from boundary_mail.config_sections import (
     WEEKDAYS,
     Account,
@@ -71,6 +72,7 @@ class Config(BaseSettings):
     escalation: EscalationConfig = EscalationConfig()
     urgent: UrgentConfig = UrgentConfig()
     digest: DigestConfig = DigestConfig()
+    costs: CostsConfig = CostsConfig()
     smtp: SmtpConfig
     mailboxes: list[MailboxConfig] = Field(min_length=1)
     team: TeamConfig

@@ -9,11 +9,14 @@ environment overrides, checks that span sections and reporting every problem at 
 from __future__ import annotations
 
 from datetime import time
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from boundary_mail.config_costs import ClientCosts
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -185,6 +188,8 @@ class ClientConfig(_Strict):
     answer_within_business_days: int | None = Field(default=None, ge=0, le=30)
     monthly_allowance: int | None = Field(default=None, ge=0)
     vip: bool = False
+    monthly_fee: Decimal | None = Field(default=None, ge=0)  # retainer or the month's invoice
+    costs: ClientCosts | None = None  # the client's own minutes (see config_costs)
 
     _am = field_validator("account_manager")(_lower_address)
 

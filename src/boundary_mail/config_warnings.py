@@ -17,7 +17,7 @@ def _hhmm(moment: object) -> str:
 
 def config_warnings(config: Config) -> list[str]:
     """Every warning about `config`, in the order of the file's sections."""
-    return [*_schedule(config), *_team(config), *_logins(config)]
+    return [*_schedule(config), *_team(config), *_logins(config), *_costs(config)]
 
 
 def _schedule(config: Config) -> list[str]:
@@ -76,3 +76,14 @@ def _has_password_source(server: Server) -> bool:
         for value in (server.password, server.password_env, server.password_file,
                       server.password_command)
     )
+
+
+def _costs(config: Config) -> list[str]:
+    """Fees without a rate: the user meant to see costs and will see no report."""
+    if config.costs.hourly_rate is not None:
+        return []
+    return [
+        f"clients[{i}].monthly_fee: set, but costs.hourly_rate is not, so no client report is"
+        " made (`boundary-mail report` refuses, none is emailed); set [costs] hourly_rate"
+        for i, client in enumerate(config.clients) if client.monthly_fee is not None
+    ][:1]

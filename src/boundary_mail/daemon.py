@@ -30,6 +30,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.config import Config, load_config
+from boundary_mail.cost_job import schedule_monthly_report
 from boundary_mail.digest_job import send_digests
 from boundary_mail.doctor import check_accounts
 from boundary_mail.errors import ConfigError, UserError
@@ -170,6 +171,7 @@ class Daemon:
             id="digest", name=f"daily digest {digest_at:%H:%M}",
             misfire_grace_time=3600, coalesce=True, max_instances=1,
         )
+        schedule_monthly_report(self, days)
         minutes = self.config.schedule.urgent_scan_minutes
         if minutes:
             self.scheduler.add_job(

@@ -19,6 +19,11 @@ WAITING_LISTED = 50  # oldest items listed one by one; the rest are counted (siz
 SHORT_DAYS = 7
 
 
+def over_allowance(messages: float, allowance: float | None) -> bool:
+    """More messages than the agreement includes (no allowance: never over)."""
+    return allowance is not None and messages > allowance
+
+
 # -- the snapshot the shell reads -----------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
@@ -134,11 +139,11 @@ class ClientLoad:
 
     @property
     def over_7(self) -> bool:
-        return self.allowance_7 is not None and self.messages_7 > self.allowance_7
+        return over_allowance(self.messages_7, self.allowance_7)
 
     @property
     def over_30(self) -> bool:
-        return self.allowance is not None and self.messages_30 > self.allowance
+        return over_allowance(self.messages_30, self.allowance)
 
     @property
     def over(self) -> bool:

@@ -87,7 +87,7 @@ def _sparklines(digest: Digest) -> dict[str, str]:
     return {name: sparkline(values, peak) for name, values in totals.items()}
 
 
-_INLINER = css_inline.CSSInliner(
+INLINER = css_inline.CSSInliner(
     load_remote_stylesheets=False, keep_link_tags=False, keep_style_tags=False
 )
 
@@ -108,4 +108,4 @@ def render_digest(env: jinja2.Environment, digest: Digest, config: Config) -> Re
     html = render(
         env, "digest.html.j2", **context, chart=Markup(chart_svg(digest, config.locale))  # noqa: S704 - built and escaped by chart.py
     )
-    return RenderedDigest(context["subject"], text, _INLINER.inline(html))
+    return RenderedDigest(context["subject"], text, INLINER.inline(html))

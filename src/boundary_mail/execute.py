@@ -88,6 +88,7 @@ class StoreExecutor:
     def commit_sent(self, plan: SentPlan) -> None:
         with self.store.transaction():
             self.commit_acknowledgments(plan.acknowledgments)
+            self.store.record_team_replies(plan.replies)
             self._advance(plan.read.mailbox, plan.read.folder, plan.read.uidvalidity,
                           plan.read.last_uid)
 

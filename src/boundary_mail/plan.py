@@ -91,9 +91,23 @@ class InboxPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamReply:
+    """A message a team member sent to someone outside the team (found in a Sent folder):
+    the work the cost report counts as a reply to that client."""
+
+    message_id: str
+    mailbox: str
+    folder: str
+    author: str
+    recipients: tuple[str, ...]  # the recipients outside the team
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SentPlan:
     read: FolderRead
     acknowledgments: tuple[Acknowledgment, ...] = ()
+    replies: tuple[TeamReply, ...] = ()  # recorded for the cost report
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +177,34 @@ def plan_inbox(
 
 
 def plan_sent(read: FolderRead, snapshot: StateSnapshot, planner: Planner) -> SentPlan:
-    return SentPlan(read, tuple(planner.plan_sent(read.messages, snapshot)))
+    return SentPlan(
+        read, tuple(planner.plan_sent(read.messages, snapshot)),
+        team_replies(read, planner.config.team_addresses, planner.now),
+    )
+
+
+def team_replies(
+    read: FolderRead, team: frozenset[str], now: datetime
+) -> tuple[TeamReply, ...]:
+    """What a Sent folder shows the team wrote to people outside it. Not our own mail (it
+    carries our marker), not mail among the team, and not mail older than the lookback in a
+    first sync or a re-read after a UIDVALIDITY change: inbound mail from before
+    boundary-mail is never counted, neither are the replies to it (a re-read folder's
+    recent replies are recorded once: by Message-ID)."""
+    fresh_read = read.first_sync or read.rebaseline
+    cutoff = now - FIRST_SYNC_LOOKBACK if fresh_read else None
+    found = []
+    for facts in read.messages:
+        author = facts.sender.email if facts.sender else ""
+        if facts.our_marker or author not in team:
+            continue
+        if cutoff is not None and facts.received_at < cutoff:
+            continue
+        outside = tuple(dict.fromkeys(a.email for a in facts.recipients if a.email not in team))
+        if outside:
+            found.append(TeamReply(facts.message_id, read.mailbox, read.folder, author, outside,
+                                   min(facts.received_at, now)))
+    return tuple(found)
 
 
 def answered_candidates(

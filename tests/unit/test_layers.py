@@ -25,11 +25,12 @@ CORE = (
     "digest_render", "directory", "errors", "facts", "headers", "ids", "ladder", "plan",
     "memory", "policy", "snapshot", "tracking",
     "config_warnings", "upcoming", "export_select", "export_index",
+    "config_costs", "costs", "cost_report", "time_import",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({
     "cli", "compose", "compose_route", "daemon", "digest_job", "doctor", "execute", "export",
-    "export_work", "imap",
+    "export_work", "imap", "cli_costs", "cost_data", "cost_job",
     "imap_parse", "logs", "mailbox_window", "net", "outbox", "report", "routes", "secrets", "smtp",
     "store", "sync", "urgent", "views", "window",
 })

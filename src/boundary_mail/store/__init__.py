@@ -5,12 +5,14 @@ the folder's new high-water mark, before anything is sent. A crash therefore eit
 whole batch (it is fetched and decided again) or keeps all of it (the sender drains it later).
 One module per seam: `schema` (file, migrations, transactions), `messages` (folders, messages,
 contacts, mailbox health), `queue` (outgoing mail), `items` (tracking), `snapshots` (what a
-batch is decided against), `reports` (what the digest reads) and `routes` (mail passed on).
+batch is decided against), `reports` (what the digest reads), `routes` (mail passed on) and
+`costs` (what the cost report reads and keeps).
 """
 
 from __future__ import annotations
 
 from boundary_mail.plan import BaselineRow
+from boundary_mail.store.costs import CostRecords
 from boundary_mail.store.items import Items
 from boundary_mail.store.messages import (
     FolderState,
@@ -32,5 +34,5 @@ __all__ = [
 ]
 
 
-class Store(MessageRecords, Queue, Items, Snapshots, Reports, Routes):
+class Store(MessageRecords, Queue, Items, Snapshots, Reports, Routes, CostRecords):
     """All reads and writes of the state file."""

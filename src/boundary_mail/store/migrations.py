@@ -6,7 +6,7 @@ newer version than SCHEMA_VERSION is refused (see `schema`).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -144,5 +144,30 @@ MIGRATIONS: dict[int, str] = {
         WHERE status IN ('pending', 'sending', 'uncertain') AND reply_to IS NOT NULL;
     CREATE INDEX actions_unsent_notes ON actions (note_to)
         WHERE status IN ('pending', 'sending', 'uncertain') AND note_to IS NOT NULL;
+    """,
+    # Reserved for another branch's migration (issue 16); the integrator puts it here.
+    5: "",
+    # The cost report (issue 17): what the team wrote to people outside it (from the Sent
+    # folders; one row per message, whichever Sent folder it was found in), and hours
+    # imported from a time tracker per client and month (a decimal string), which replace
+    # the model for that month.
+    6: """
+    CREATE TABLE team_replies (
+        message_id TEXT PRIMARY KEY,
+        mailbox TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        author TEXT NOT NULL,
+        recipients TEXT NOT NULL,      -- JSON list of the recipients outside the team
+        sent_at TEXT NOT NULL
+    );
+    CREATE INDEX team_replies_by_sent ON team_replies (sent_at);
+    CREATE TABLE imported_hours (
+        client TEXT NOT NULL,
+        month TEXT NOT NULL,           -- YYYY-MM
+        hours TEXT NOT NULL,           -- decimal, e.g. '12.75'
+        source TEXT NOT NULL,          -- the file's name
+        imported_at TEXT NOT NULL,
+        PRIMARY KEY (client, month)
+    );
     """,
 }
