@@ -38,6 +38,7 @@ from boundary_mail.config_sections import (
     TeamConfig,
     UrgentConfig,
 )
+from boundary_mail.config_waiting import WaitingConfig
 from boundary_mail.errors import ConfigError
 
 # The sections are importable from here, where every caller has always found them.
@@ -71,6 +72,7 @@ class Config(BaseSettings):
     escalation: EscalationConfig = EscalationConfig()
     urgent: UrgentConfig = UrgentConfig()
     digest: DigestConfig = DigestConfig()
+    waiting: WaitingConfig = WaitingConfig()  # what we wait for from clients (config_waiting)
     smtp: SmtpConfig
     mailboxes: list[MailboxConfig] = Field(min_length=1)
     team: TeamConfig

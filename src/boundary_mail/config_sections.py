@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from boundary_mail.config_waiting import WaitingOverride
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 Security = Literal["tls", "starttls", "plain"]
@@ -131,6 +133,7 @@ class MailboxConfig(Server):
     aliases: list[str] = []
     inbox: str = "INBOX"
     sent: str | None = "Sent"
+    drafts: str = "Drafts"  # where nudges to clients are put for the owner to send
 
     _owner = field_validator("owner")(_lower_address)
 
@@ -185,6 +188,7 @@ class ClientConfig(_Strict):
     answer_within_business_days: int | None = Field(default=None, ge=0, le=30)
     monthly_allowance: int | None = Field(default=None, ge=0)
     vip: bool = False
+    waiting: WaitingOverride | None = None  # this client's own [waiting] keys
 
     _am = field_validator("account_manager")(_lower_address)
 

@@ -18,7 +18,7 @@ from babel.dates import format_date, format_time
 TEMPLATE_NAMES = (
     "auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2", "contact_note.txt.j2",
     "alert.txt.j2", "ladder.txt.j2", "digest.txt.j2", "digest.html.j2",
-    "redirect_notice.txt.j2", "route_failed.txt.j2",
+    "redirect_notice.txt.j2", "route_failed.txt.j2", "nudge.txt.j2", "waiting_report.txt.j2",
 )
 
 

@@ -24,11 +24,12 @@ CORE = (
     "actions", "authresults", "calendar", "chart", "decide", "digest", "digest_data",
     "digest_render", "directory", "errors", "facts", "headers", "ids", "ladder", "plan",
     "memory", "policy", "snapshot", "tracking",
-    "config_warnings", "upcoming",
+    "config_warnings", "upcoming", "config_waiting", "waiting", "waiting_plan",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({
-    "cli", "compose", "compose_route", "daemon", "digest_job", "doctor", "execute", "imap",
+    "cli", "compose", "compose_nudge", "compose_route", "daemon", "drafts", "waiting_window",
+    "digest_job", "doctor", "execute", "imap",
     "imap_parse", "logs", "mailbox_window", "net", "outbox", "report", "routes", "secrets", "smtp",
     "store", "sync", "urgent", "views", "window",
 })

@@ -5,7 +5,8 @@ the folder's new high-water mark, before anything is sent. A crash therefore eit
 whole batch (it is fetched and decided again) or keeps all of it (the sender drains it later).
 One module per seam: `schema` (file, migrations, transactions), `messages` (folders, messages,
 contacts, mailbox health), `queue` (outgoing mail), `items` (tracking), `snapshots` (what a
-batch is decided against), `reports` (what the digest reads) and `routes` (mail passed on).
+batch is decided against), `reports` (what the digest reads), `routes` (mail passed on) and
+`waiting` (what we wait for from clients).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from boundary_mail.store.reports import Reports
 from boundary_mail.store.routes import ROUTE_KINDS, Routes, SourceCopy
 from boundary_mail.store.schema import StateError
 from boundary_mail.store.snapshots import Snapshots
+from boundary_mail.store.waiting import NUDGE_KINDS, Waits
 
 __all__ = [
-    "ROUTE_KINDS", "SCHEMA_VERSION", "BaselineRow", "FolderState", "MailboxHealth", "MessageRecord",
+    "NUDGE_KINDS", "ROUTE_KINDS", "SCHEMA_VERSION", "BaselineRow", "FolderState", "MailboxHealth",
+    "MessageRecord",
     "SendEffects", "SkippedMessage", "SourceCopy", "StateError", "Store", "StoredAction",
 ]
 
 
-class Store(MessageRecords, Queue, Items, Snapshots, Reports, Routes):
+class Store(MessageRecords, Queue, Items, Snapshots, Reports, Routes, Waits):
     """All reads and writes of the state file."""

@@ -6,7 +6,7 @@ newer version than SCHEMA_VERSION is refused (see `schema`).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -144,5 +144,35 @@ MIGRATIONS: dict[int, str] = {
         WHERE status IN ('pending', 'sending', 'uncertain') AND reply_to IS NOT NULL;
     CREATE INDEX actions_unsent_notes ON actions (note_to)
         WHERE status IN ('pending', 'sending', 'uncertain') AND note_to IS NOT NULL;
+    """,
+    # Waiting on clients (see `waiting`): a team message the client is to answer, its
+    # nudges so far and how the wait ended. The nudges themselves are queued actions (kinds
+    # 'nudge', sent by SMTP, and 'nudge_draft', appended to the member's Drafts folder) whose
+    # source_message_id is the waiting message.
+    5: """
+    CREATE TABLE waiting (
+        message_id TEXT PRIMARY KEY,   -- the team message (its header Message-ID)
+        mailbox TEXT NOT NULL,         -- where the copy was found
+        folder TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        member TEXT NOT NULL,          -- who wrote it: nudges go out from this address
+        client TEXT NOT NULL,
+        recipients TEXT NOT NULL,      -- JSON list: the client's addresses it went to
+        subject TEXT NOT NULL DEFAULT '',
+        refs TEXT NOT NULL DEFAULT '', -- its References, space-separated (for the nudges)
+        sent_at TEXT NOT NULL,
+        after_days INTEGER NOT NULL,   -- first nudge after this many business days
+        how TEXT NOT NULL,             -- bcc | keyword | all | manual
+        nudges INTEGER NOT NULL DEFAULT 0,
+        last_nudge_at TEXT,
+        reported_at TEXT,              -- the account manager was told (nudges used up)
+        status TEXT NOT NULL DEFAULT 'open',   -- open | answered | done
+        ended_at TEXT,
+        ended_by TEXT NOT NULL DEFAULT '',     -- the client's answer, if it ended that way
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX waiting_open ON waiting (member) WHERE status = 'open';
+    CREATE INDEX waiting_by_sent ON waiting (sent_at);
+    CREATE INDEX actions_by_source ON actions (source_message_id);
     """,
 }

@@ -1,0 +1,80 @@
+"""A window's nudges to clients: plan (`waiting.plan_nudges`), compose, commit. The shell.
+
+Runs after the mailboxes are read and the ladder planned, before the queue is drained, so a
+client's answer that arrived before this window ends the wait first. A wait whose member's
+mailbox could not be read in this window is held: the answer may be lying there. Each nudge
+quotes the start of the member's message, read from its copy; a copy that cannot be read
+costs the quote, never the nudge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import imapclient
+
+from boundary_mail.calendar import BusinessCalendar
+from boundary_mail.compose_nudge import compose_nudge, compose_wait_report
+from boundary_mail.errors import MailboxUnavailable, SecretUnavailable
+from boundary_mail.headers import message_key
+from boundary_mail.mailbox_window import WindowRun
+from boundary_mail.outgoing import Outgoing
+from boundary_mail.sync import fetch_copies
+from boundary_mail.waiting import Nudge, WaitingItem, member_mailbox, plan_nudges
+
+log = logging.getLogger(__name__)
+
+
+def _open_waits(run: WindowRun) -> list[WaitingItem]:
+    """Open waits as this window leaves them: stored, plus started, minus ended in it."""
+    memory = run.waiting
+    items = {i.message_id: i for i in run.store.open_waits()}
+    for mid, start in memory.started.items():
+        items.setdefault(mid, WaitingItem(start))
+    return [i for mid, i in items.items() if mid not in memory.ended]
+
+
+async def nudge_clients(run: WindowRun, calendar: BusinessCalendar) -> None:
+    unread = set(run.report.failed_mailboxes)
+    waits = [i for i in _open_waits(run)
+             if member_mailbox(run.config, i.start) not in unread]
+    plan = plan_nudges(waits, config=run.config, calendar=calendar, now=run.now)
+    if not plan.nudges and not plan.reports:
+        return
+    originals = await _originals(run, plan.nudges)
+    outgoing: list[Outgoing] = []
+    for nudge in plan.nudges:
+        outgoing.append(compose_nudge(nudge, originals.get(nudge.item.message_id),
+                                      config=run.config, env=run.templates, now=run.now))
+        log.info("nudge msg=%s number=%d mode=%s client=%s member=%s waited=%.1f",
+                 message_key(nudge.item.message_id), nudge.number, nudge.mode,
+                 nudge.item.start.client, nudge.item.start.member, nudge.waited_days)
+    for report in plan.reports:
+        outgoing.append(compose_wait_report(report, config=run.config, env=run.templates,
+                                            now=run.now))
+        log.info("waiting report msg=%s client=%s to=%s waited=%.1f",
+                 message_key(report.item.message_id), report.item.start.client, report.to,
+                 report.waited_days)
+    run.report.queued += run.executor.commit_nudges(plan, outgoing)
+
+
+async def _originals(run: WindowRun, nudges: tuple[Nudge, ...]) -> dict[str, bytes]:
+    """The member's messages to quote, from the copies the waits were found in."""
+    wanted: dict[str, dict[str, list[tuple[int, str]]]] = {}
+    for nudge in nudges:
+        start = nudge.item.start
+        if start.uid > 0:
+            box = next((m.name for m in run.config.mailboxes if m.name == start.mailbox), None)
+            if box is not None:
+                wanted.setdefault(box, {}).setdefault(start.folder, []).append(
+                    (start.uid, start.message_id))
+    found: dict[str, bytes] = {}
+    mailboxes = {m.name: m for m in run.config.mailboxes}
+    for name, folders in wanted.items():
+        try:
+            found.update(await asyncio.to_thread(fetch_copies, mailboxes[name], folders))
+        except (MailboxUnavailable, SecretUnavailable, imapclient.exceptions.IMAPClientError,
+                OSError) as exc:
+            log.warning("mailbox=%s messages to quote in nudges not available: %s", name, exc)
+    return found

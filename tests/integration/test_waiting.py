@@ -1,0 +1,121 @@
+"""Waiting on clients, on the real servers: a tagged message, its nudges as drafts in the
+member's Drafts folder, the account manager's report; a client's out-of-office that does not
+end the wait and a real answer that does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from tests.integration.agency import Agency, at, client_mail
+
+
+def ann_writes(mailserver: Any, *, message_id: str, subject: str, when: datetime,
+               bcc: str = "assistant+2d@agency.test") -> None:
+    """Ann writes to Maria (Acme) from her mail client, Bcc the assistant's tag: the message
+    goes out by SMTP and her client keeps a copy, Bcc included, in her Sent folder."""
+    msg = EmailMessage()
+    msg["From"] = "Ann Wright <ann@agency.test>"
+    msg["To"] = "Maria Rossi <maria@acme.test>"
+    msg["Bcc"] = bcc
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
+    msg["Date"] = format_datetime(when)
+    msg.set_content("Hi Maria,\n\nhere is the draft of the homepage copy. Could you approve it,"
+                    " or tell us what to change?\n\nThanks,\nAnn\n")
+    mailserver.send(msg, user="ann", to=["maria@acme.test", bcc])
+    mailserver.append("ann", "Sent", msg.as_bytes(), date=when, flags=["\\Seen"])
+
+
+def drafts(mailserver: Any) -> list[tuple[EmailMessage, tuple[bytes, ...]]]:
+    """Ann's Drafts folder: each message with its flags."""
+    with mailserver.imap("ann") as imap:
+        imap.select_folder("Drafts", readonly=True)
+        uids = imap.search(["ALL"])
+        flags = imap.get_flags(uids) if uids else {}
+    return [(m, flags[u]) for (u, m, _) in mailserver.fetch("ann", "Drafts")]
+
+
+def reports(mailserver: Any) -> list[EmailMessage]:
+    return [m for m in mailserver.messages("ann")
+            if str(m["X-Boundary-Mail"] or "") == "waiting-report"]
+
+
+def test_tagged_message_is_nudged_by_draft_twice_then_reported(
+    agency: Agency, mailserver: Any
+) -> None:
+    """Bcc assistant+2d: two business days later a nudge lies in Ann's Drafts, threaded to her
+    message and flagged \\Draft; a second one a spacing (3 business days) later; one spacing
+    after that, Ann (Acme's account manager) is told how long we have waited."""
+    agency.poll(at(0, 8))  # installation: first sync
+    ann_writes(mailserver, message_id="<copy@agency.test>", subject="Homepage copy",
+               when=at(0, 10, 30))
+    assert agency.poll(at(0, 15)) == 0
+    (wait,) = agency.store().open_waits()
+    assert (wait.start.client, wait.start.member, wait.start.after_days, wait.start.how) == (
+        "Acme", "ann@agency.test", 2, "bcc")
+
+    assert agency.poll(at(2, 10)) == 0  # Wednesday 10:00: two business days end at 10:30
+    assert drafts(mailserver) == []
+    assert agency.poll(at(2, 15)) == 0
+    ((first, flags),) = drafts(mailserver)
+    assert b"\\Draft" in flags
+    assert first["From"] == "Ann Wright <ann@agency.test>"
+    assert first["To"] == "maria@acme.test"
+    assert first["Subject"] == "Re: Homepage copy"
+    assert first["In-Reply-To"] == "<copy@agency.test>"
+    assert "<copy@agency.test>" in str(first["References"])
+    text = first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.startswith("Hello Maria,")
+    assert "> here is the draft of the homepage copy." in text
+    assert first["Auto-Submitted"] is None  # Ann sends it herself
+
+    for day in (3, 4):  # the spacing is three business days: Monday the next week
+        assert agency.poll(at(day, 15)) == 0
+    assert len(drafts(mailserver)) == 1
+    assert agency.poll(at(7, 15)) == 0
+    (_, _), (second, _) = drafts(mailserver)
+    assert second["In-Reply-To"] == "<copy@agency.test>"
+    assert second["Message-ID"] != first["Message-ID"]
+    assert reports(mailserver) == []
+
+    assert agency.poll(at(10, 15)) == 0  # the nudges are used up: the report
+    (report,) = mailserver.wait_for("ann", 1) and reports(mailserver)
+    assert report["Subject"] == "Waiting on Acme for 8 business days: Homepage copy"
+    assert "boundary-mail done '<copy@agency.test>'" in str(
+        report.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert agency.poll(at(11, 15)) == 0
+    assert len(drafts(mailserver)) == 2 and len(reports(mailserver)) == 1
+
+
+def test_out_of_office_does_not_end_the_wait_but_the_answer_does(
+    agency: Agency, mailserver: Any, deliver: Callable[..., None]
+) -> None:
+    """Maria's out-of-office (Auto-Submitted) in the thread leaves the ball in her court; her
+    real answer ends the wait, and no nudge follows."""
+    agency.poll(at(0, 8))
+    ann_writes(mailserver, message_id="<logo@agency.test>", subject="Logo options",
+               when=at(0, 10, 30))
+    assert agency.poll(at(0, 15)) == 0
+    deliver("ann", client_mail(subject="Automatic reply: Logo options",
+                               message_id="<ooo@acme.test>", In_Reply_To="<logo@agency.test>",
+                               References="<logo@agency.test>", Auto_Submitted="auto-replied"),
+            at(0, 16))
+    assert agency.poll(at(1, 10)) == 0
+    assert [w.message_id for w in agency.store().open_waits()] == ["<logo@agency.test>"]
+
+    deliver("ann", client_mail(subject="Re: Logo options", message_id="<answer@acme.test>",
+                               In_Reply_To="<logo@agency.test>",
+                               References="<logo@agency.test>", body="The second one!\n"),
+            at(1, 12))
+    assert agency.poll(at(1, 15)) == 0
+    store = agency.store()
+    assert store.open_waits() == []
+    ended = store.wait("<logo@agency.test>")
+    assert ended is not None and ended.status == "answered" and ended.ended_at == at(1, 12)
+    for day in (2, 3, 7, 10):
+        assert agency.poll(at(day, 15)) == 0
+    assert drafts(mailserver) == [] and reports(mailserver) == []
