@@ -321,6 +321,7 @@ def sample_messages(
     that `check-config` renders every template with exactly the variables the real messages
     use: a user's template naming a variable we do not pass fails there, not at a client."""
     from boundary_mail.calendar import Promise
+    from boundary_mail.compose_nudge import sample_waiting
     from boundary_mail.compose_route import (
         compose_redirect_notice,
         compose_route_failed,
@@ -367,4 +368,5 @@ def sample_messages(
             config=config, env=env, now=now, limit=10_000)))
     samples.append(("route_failed.txt.j2", lambda: compose_route_failed(
         sample_route_failed(config, now), config=config, env=env, now=now)))
+    samples.extend(sample_waiting(config, env, now))
     return samples

@@ -12,6 +12,8 @@ composing it again gives the same message, and a Drafts folder is searched for i
 from __future__ import annotations
 
 import shlex
+import textwrap
+from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -32,10 +34,10 @@ from boundary_mail.compose_mime import (
 from boundary_mail.config import Config
 from boundary_mail.outgoing import Outgoing
 from boundary_mail.templates import render
-from boundary_mail.waiting import Nudge, WaitReport
+from boundary_mail.waiting import Nudge, WaitingItem, WaitReport, WaitStart
 
 QUOTED_LINES = 6
-QUOTED_WIDTH = 76
+QUOTED_WIDTH = 72
 
 
 def _member_name(config: Config, email: str) -> str:
@@ -63,13 +65,15 @@ def quote_of(original: bytes | None) -> tuple[str, str]:
         text = str(body.get_content()) if body is not None else ""
     except Exception:  # a broken original costs the quote, never the nudge
         return "", ""
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
-    lines = [line for line in lines if not line.startswith(">")]
+    lines = [wrapped for line in text.replace("\r\n", "\n").split("\n")
+             if not line.startswith(">")  # what it quoted in turn is left out
+             for wrapped in (textwrap.wrap(line, QUOTED_WIDTH) or [""])]
     while lines and not lines[0]:
         lines.pop(0)
-    kept = lines[:QUOTED_LINES]
-    shown = [f"> {line[:QUOTED_WIDTH]}".rstrip() for line in kept]
-    if len(lines) > QUOTED_LINES and any(lines[QUOTED_LINES:]):
+    while lines and not lines[-1]:
+        lines.pop()
+    shown = [f"> {line}".rstrip() for line in lines[:QUOTED_LINES]]
+    if any(lines[QUOTED_LINES:]):
         shown.append("> […]")
     return "\n".join(shown).strip(), name.split()[0] if name else ""
 
@@ -131,3 +135,26 @@ def compose_wait_report(
         recipients=(report.to,), message_id=str(msg["Message-ID"]), raw=serialize(msg),
         on_sent={},
     )
+
+
+def sample_waiting(
+    config: Config, env: jinja2.Environment, now: datetime
+) -> list[tuple[str, Callable[[], Outgoing]]]:
+    """A nudge and a report from a made-up wait, for `check-config` (see
+    `compose.sample_messages`)."""
+    member = config.mailboxes[0].owner
+    client = config.clients[0] if config.clients else None
+    to = (client.addresses[0] if client.addresses else f"someone@{client.domains[0]}"
+          ) if client else "someone@example.com"
+    start = WaitStart("<sample@example.com>", config.mailboxes[0].name, "Sent", 1, member,
+                      client.name if client else "A client", (to,), "A sample message", (),
+                      now, 3, "bcc")
+    item = WaitingItem(start, nudges=2, last_nudge_at=now)
+    original = (f"From: {member}\r\nTo: Sam Sample <{to}>\r\nSubject: A sample\r\n\r\n"
+                "Could you send us the texts?\r\n").encode()
+    return [
+        ("nudge.txt.j2", lambda: compose_nudge(Nudge(item, 1, "draft", 3.0), original,
+                                               config=config, env=env, now=now)),
+        ("waiting_report.txt.j2", lambda: compose_wait_report(
+            WaitReport(item, member, 9.0), config=config, env=env, now=now)),
+    ]

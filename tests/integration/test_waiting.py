@@ -10,6 +10,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+import pytest
+
 from tests.integration.agency import Agency, at, client_mail
 
 
@@ -45,11 +47,13 @@ def reports(mailserver: Any) -> list[EmailMessage]:
 
 
 def test_tagged_message_is_nudged_by_draft_twice_then_reported(
-    agency: Agency, mailserver: Any
+    agency: Agency, mailserver: Any, deliver: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Bcc assistant+2d: two business days later a nudge lies in Ann's Drafts, threaded to her
     message and flagged \\Draft; a second one a spacing (3 business days) later; one spacing
-    after that, Ann (Acme's account manager) is told how long we have waited."""
+    after that, Ann (Acme's account manager) is told how long we have waited. The digest and
+    status show the wait and the figures both ways."""
     agency.poll(at(0, 8))  # installation: first sync
     ann_writes(mailserver, message_id="<copy@agency.test>", subject="Homepage copy",
                when=at(0, 10, 30))
@@ -73,6 +77,11 @@ def test_tagged_message_is_nudged_by_draft_twice_then_reported(
     assert "> here is the draft of the homepage copy." in text
     assert first["Auto-Submitted"] is None  # Ann sends it herself
 
+    # Meanwhile Maria asks something else; Ann answers it four business hours later.
+    deliver("ann", client_mail(subject="Invoice", message_id="<invoice@acme.test>"), at(3, 9))
+    mailserver.append("ann", "Sent", client_mail(
+        sender="ann@agency.test", to="maria@acme.test", subject="Re: Invoice",
+        message_id="<re-invoice@agency.test>", In_Reply_To="<invoice@acme.test>"), date=at(3, 13))
     for day in (3, 4):  # the spacing is three business days: Monday the next week
         assert agency.poll(at(day, 15)) == 0
     assert len(drafts(mailserver)) == 1
@@ -89,6 +98,22 @@ def test_tagged_message_is_nudged_by_draft_twice_then_reported(
         report.get_body(("plain",)).get_content())  # type: ignore[union-attr]
     assert agency.poll(at(11, 15)) == 0
     assert len(drafts(mailserver)) == 2 and len(reports(mailserver)) == 1
+
+    capsys.readouterr()
+    assert agency.cli("digest", "--now", at(11, 17, 30).isoformat()) == 0
+    digest = capsys.readouterr().out
+    # Mon 16 10:30 to Fri 27 17:30: 6.5 h + 8 business days of 8 h + 8 h = 78.5 h = 9.8 days
+    assert "WAITING ON CLIENTS: 1" in digest
+    assert ("9.8 bd    since Mon 16 Nov 10:30  Acme · maria@acme.test  nudges 2/2"
+            "  ** NUDGES USED UP **") in digest
+    # their one turn, 9.8 days so far; our one turn, Thu 09:00 to 13:00, half a day
+    assert "Acme              2026-11  1            9.8     9.8      1          0.5" in digest
+    capsys.readouterr()
+    assert agency.cli("status", "--now", at(11, 17, 30).isoformat()) == 0
+    status = capsys.readouterr().out
+    assert "waiting on clients: 1" in status
+    assert ("Acme 2026-11: 1 turn(s) theirs, median 9.8, longest 9.8; 1 ours, median 0.5"
+            in status)
 
 
 def test_out_of_office_does_not_end_the_wait_but_the_answer_does(
@@ -119,3 +144,4 @@ def test_out_of_office_does_not_end_the_wait_but_the_answer_does(
     for day in (2, 3, 7, 10):
         assert agency.poll(at(day, 15)) == 0
     assert drafts(mailserver) == [] and reports(mailserver) == []
+

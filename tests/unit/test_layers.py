@@ -28,7 +28,8 @@ CORE = (
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({
-    "cli", "compose", "compose_nudge", "compose_route", "daemon", "drafts", "waiting_window",
+    "cli", "compose", "compose_nudge", "compose_route", "daemon", "drafts", "waiting_status",
+    "waiting_window",
     "digest_job", "doctor", "execute", "imap",
     "imap_parse", "logs", "mailbox_window", "net", "outbox", "report", "routes", "secrets", "smtp",
     "store", "sync", "urgent", "views", "window",
