@@ -22,13 +22,14 @@ def ann_writes(mailserver: Any, *, message_id: str, subject: str, when: datetime
     msg = EmailMessage()
     msg["From"] = "Ann Wright <ann@agency.test>"
     msg["To"] = "Maria Rossi <maria@acme.test>"
-    msg["Bcc"] = bcc
+    if bcc:
+        msg["Bcc"] = bcc
     msg["Subject"] = subject
     msg["Message-ID"] = message_id
     msg["Date"] = format_datetime(when)
     msg.set_content("Hi Maria,\n\nhere is the draft of the homepage copy. Could you approve it,"
                     " or tell us what to change?\n\nThanks,\nAnn\n")
-    mailserver.send(msg, user="ann", to=["maria@acme.test", bcc])
+    mailserver.send(msg, user="ann", to=["maria@acme.test", *([bcc] if bcc else [])])
     mailserver.append("ann", "Sent", msg.as_bytes(), date=when, flags=["\\Seen"])
 
 
@@ -145,3 +146,69 @@ def test_out_of_office_does_not_end_the_wait_but_the_answer_does(
         assert agency.poll(at(day, 15)) == 0
     assert drafts(mailserver) == [] and reports(mailserver) == []
 
+
+
+def test_wait_and_done_by_hand(
+    agency: Agency, mailserver: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`wait` finds an untagged message in Ann's Sent folder and makes it a waiting item
+    (--days 1: nudge on Tuesday); `done` ends it, and no nudge follows."""
+    agency.poll(at(0, 8))
+    ann_writes(mailserver, message_id="<plain@agency.test>", subject="Texts", when=at(0, 10, 30),
+               bcc="")
+    assert agency.poll(at(0, 15)) == 0
+    assert agency.store().open_waits() == []  # untagged, track = "tagged"
+
+    assert agency.cli("wait", "nobody@agency.test", "--now", at(0, 16).isoformat()) == 1
+    assert "<nobody@agency.test> is in no monitored Sent folder" in capsys.readouterr().err
+    assert agency.cli("wait", "plain@agency.test", "--days", "1",
+                      "--now", at(0, 16).isoformat()) == 0
+    assert "waiting on Acme" in capsys.readouterr().out
+    (wait,) = agency.store().open_waits()
+    assert (wait.start.how, wait.start.after_days, wait.start.to) == (
+        "manual", 1, ("maria@acme.test",))
+
+    assert agency.poll(at(1, 15)) == 0  # one business day after Monday 10:30
+    ((nudge, _),) = drafts(mailserver)
+    assert nudge["In-Reply-To"] == "<plain@agency.test>"
+    assert agency.cli("done", "<plain@agency.test>", "--now", at(1, 16).isoformat()) == 0
+    assert "no longer waiting on Acme" in capsys.readouterr().out
+    for day in (4, 7, 10):
+        assert agency.poll(at(day, 15)) == 0
+    assert len(drafts(mailserver)) == 1 and reports(mailserver) == []
+    assert agency.store().wait("<plain@agency.test>").status == "done"  # type: ignore[union-attr]
+
+
+def test_the_waiting_keyword_on_a_sent_copy(agency: Agency, mailserver: Any) -> None:
+    """Tagged $Waiting in the mail client: nudged after [waiting] after_business_days (3)."""
+    agency.poll(at(0, 8))
+    msg = client_mail(sender="ann@agency.test", to="maria@acme.test", subject="Contract",
+                      message_id="<contract@agency.test>")
+    mailserver.append("ann", "Sent", msg, date=at(0, 10, 30), flags=["\\Seen", "$Waiting"])
+    assert agency.poll(at(0, 15)) == 0
+    (wait,) = agency.store().open_waits()
+    assert (wait.start.how, wait.start.after_days) == ("keyword", 3)
+    assert agency.poll(at(2, 15)) == 0
+    assert drafts(mailserver) == []
+    assert agency.poll(at(3, 15)) == 0  # Thursday 10:30 was the third business day
+    assert len(drafts(mailserver)) == 1
+
+
+def test_the_bcc_copy_in_a_monitored_assistant_mailbox_is_left_alone(
+    agency: Agency, mailserver: Any
+) -> None:
+    """When the assistant's own mailbox is monitored, the Bcc copy lands there: it is team
+    mail, never answered, passed on or tracked, and the wait is started once."""
+    agency.data["mailboxes"].append({
+        **agency.data["mailboxes"][0], "name": "assistant", "username": "assistant",
+        "password_env": "BM_TEST_PW_ASSISTANT", "owner": "assistant@agency.test"})
+    agency.write()
+    agency.poll(at(0, 8))
+    ann_writes(mailserver, message_id="<copy@agency.test>", subject="Homepage copy",
+               when=at(0, 10, 30))
+    mailserver.wait_for("assistant", 1)
+    assert agency.poll(at(0, 15)) == 0
+    store = agency.store()
+    assert [w.message_id for w in store.open_waits()] == ["<copy@agency.test>"]
+    assert store.open_items() == []
+    assert store.actions() == []  # no reply, no route, nothing queued

@@ -79,3 +79,42 @@ def test_sigkill_while_nudging_sends_each_nudge_once(
     for when in (at(3, 10), at(4, 15)):
         assert _poll(agency, when, None, tmp_path).returncode == 0
     assert {a.dedupe_key for a in agency.store().actions("nudge")} == set(nudges)
+
+
+DRAFT_KILLS = [
+    # claimed, not appended
+    Kill("boundary_mail.store:Store.claim_draft", "after", 1),
+    # just before the first APPEND
+    Kill("boundary_mail.drafts:_append_once", "before", 1),
+    # appended, not recorded: the restart finds it in Drafts by its Message-ID
+    Kill("boundary_mail.drafts:_append_once", "after", 1),
+    # the first recorded, the second not yet appended
+    Kill("boundary_mail.store:Store.mark_drafted", "after", 1),
+]
+
+
+@pytest.mark.parametrize("kill", DRAFT_KILLS, ids=str)
+def test_sigkill_while_putting_nudges_into_drafts_puts_each_there_once(
+    kill: Kill, agency: Agency, mailserver: Any, tmp_path: Path
+) -> None:
+    """nudge = "draft": each nudge lies in Ann's Drafts exactly once, wherever the window
+    died (the claim is committed before the APPEND; the folder is searched first)."""
+    agency.poll(at(0, 8))
+    ann_writes(mailserver, message_id=WAITS[0], subject="Homepage copy", when=at(0, 10, 30))
+    ann_writes(mailserver, message_id=WAITS[1], subject="Specs", when=at(0, 11))
+    assert agency.poll(at(0, 15)) == 0
+
+    crashed = _poll(agency, WINDOW, kill, tmp_path)
+    assert crashed.returncode == -9, (
+        f"the kill point {kill} was never reached (exit {crashed.returncode})\n"
+        f"{crashed.stdout}{crashed.stderr}")
+    assert _poll(agency, RESTART, None, tmp_path).returncode == 0
+
+    store = agency.store()
+    drafts = {a.dedupe_key: a for a in store.actions("nudge_draft")}
+    assert set(drafts) == {f"nudge:{w}:1" for w in WAITS}
+    assert all(a.status == "sent" for a in drafts.values())
+    in_folder = Counter((str(m["In-Reply-To"]), str(m["Message-ID"]))
+                        for m in mailserver.messages("ann", "Drafts"))
+    assert in_folder == Counter(
+        (w, drafts[f"nudge:{w}:1"].outgoing_message_id) for w in WAITS)
