@@ -41,24 +41,28 @@ def _nudges(mailserver: Any) -> Counter[tuple[str, str]]:
     )
 
 
-@pytest.mark.parametrize("kill", KILLS, ids=str)
-def test_sigkill_while_nudging_sends_each_nudge_once(
-    kill: Kill, agency: Agency, mailserver: Any, tmp_path: Path
-) -> None:
-    agency.data["waiting"] = {"nudge": "send"}
+def _crash_while_nudging(agency: Agency, mailserver: Any, kill: Kill, tmp_path: Path) -> None:
+    """Two waits whose first nudges fall due in WINDOW; that window killed, then run again."""
     agency.data["concurrent_mailboxes"] = 1
     agency.write()
     agency.poll(at(0, 8))
     ann_writes(mailserver, message_id=WAITS[0], subject="Homepage copy", when=at(0, 10, 30))
     ann_writes(mailserver, message_id=WAITS[1], subject="Specs", when=at(0, 11))
     assert agency.poll(at(0, 15)) == 0
-
     crashed = _poll(agency, WINDOW, kill, tmp_path)
     assert crashed.returncode == -9, (
         f"the kill point {kill} was never reached (exit {crashed.returncode})\n"
         f"{crashed.stdout}{crashed.stderr}")
     restarted = _poll(agency, RESTART, None, tmp_path)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+
+
+@pytest.mark.parametrize("kill", KILLS, ids=str)
+def test_sigkill_while_nudging_sends_each_nudge_once(
+    kill: Kill, agency: Agency, mailserver: Any, tmp_path: Path
+) -> None:
+    agency.data["waiting"] = {"nudge": "send"}
+    _crash_while_nudging(agency, mailserver, kill, tmp_path)
 
     store = agency.store()
     assert {w.message_id: w.nudges for w in store.open_waits()} == dict.fromkeys(WAITS, 1)
@@ -99,16 +103,7 @@ def test_sigkill_while_putting_nudges_into_drafts_puts_each_there_once(
 ) -> None:
     """nudge = "draft": each nudge lies in Ann's Drafts exactly once, wherever the window
     died (the claim is committed before the APPEND; the folder is searched first)."""
-    agency.poll(at(0, 8))
-    ann_writes(mailserver, message_id=WAITS[0], subject="Homepage copy", when=at(0, 10, 30))
-    ann_writes(mailserver, message_id=WAITS[1], subject="Specs", when=at(0, 11))
-    assert agency.poll(at(0, 15)) == 0
-
-    crashed = _poll(agency, WINDOW, kill, tmp_path)
-    assert crashed.returncode == -9, (
-        f"the kill point {kill} was never reached (exit {crashed.returncode})\n"
-        f"{crashed.stdout}{crashed.stderr}")
-    assert _poll(agency, RESTART, None, tmp_path).returncode == 0
+    _crash_while_nudging(agency, mailserver, kill, tmp_path)
 
     store = agency.store()
     drafts = {a.dedupe_key: a for a in store.actions("nudge_draft")}
