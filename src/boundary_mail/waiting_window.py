@@ -37,9 +37,15 @@ def _open_waits(run: WindowRun) -> list[WaitingItem]:
 
 async def nudge_clients(run: WindowRun, calendar: BusinessCalendar) -> None:
     unread = set(run.report.failed_mailboxes)
-    waits = [i for i in _open_waits(run)
-             if member_mailbox(run.config, i.start) not in unread]
-    plan = plan_nudges(waits, config=run.config, calendar=calendar, now=run.now)
+    ready: list[WaitingItem] = []
+    held: list[WaitingItem] = []
+    for item in _open_waits(run):  # the client's answer may lie unread in a mailbox that failed
+        (held if member_mailbox(run.config, item.start) in unread else ready).append(item)
+    waiting = plan_nudges(held, config=run.config, calendar=calendar, now=run.now)
+    for item in [n.item for n in waiting.nudges] + [r.item for r in waiting.reports]:
+        log.warning("waiting msg=%s held: mailbox=%s could not be read in this window",
+                    message_key(item.message_id), member_mailbox(run.config, item.start))
+    plan = plan_nudges(ready, config=run.config, calendar=calendar, now=run.now)
     if not plan.nudges and not plan.reports:
         return
     originals = await _originals(run, plan.nudges)

@@ -212,3 +212,22 @@ def test_the_bcc_copy_in_a_monitored_assistant_mailbox_is_left_alone(
     assert [w.message_id for w in store.open_waits()] == ["<copy@agency.test>"]
     assert store.open_items() == []
     assert store.actions() == []  # no reply, no route, nothing queued
+
+
+def test_a_nudge_waits_while_the_members_mailbox_cannot_be_read(
+    agency: Agency, mailserver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Maria's answer may lie unread in Ann's mailbox: while it cannot be read, her nudge is
+    held, and it is made at the first window that reads it (not skipped)."""
+    agency.poll(at(0, 8))
+    ann_writes(mailserver, message_id="<copy@agency.test>", subject="Homepage copy",
+               when=at(0, 10, 30))
+    assert agency.poll(at(0, 15)) == 0
+    password = mailserver.users["ann"]
+    monkeypatch.delenv("BM_TEST_PW_ANN")
+    assert agency.poll(at(2, 15)) == 1  # Ann's mailbox could not be read
+    assert [w.nudges for w in agency.store().open_waits()] == [0]
+    monkeypatch.setenv("BM_TEST_PW_ANN", password)
+    assert agency.poll(at(3, 10)) == 0
+    assert len(drafts(mailserver)) == 1
+    assert [w.nudges for w in agency.store().open_waits()] == [1]
