@@ -47,8 +47,11 @@ async def carry_drafts(config: Config, store: Store, now: datetime) -> DrainResu
         mailbox = mailboxes.get(member_mailbox(config, wait.start)) if wait else None
         if mailbox is None:
             if store.claim_draft(action, token):
-                store.release(action, token, "its team member's mailbox is not configured any"
-                              " more; nudge by hand", final=True)
+                store.release(action, token, "its team member has no monitored mailbox to"
+                              " put the draft in; nudge by hand, or set the client's"
+                              " waiting.nudge = \"send\"", final=True)
+                log.error("nudge draft msg=%s: no mailbox of its member to put it in",
+                          message_key(action.source_message_id))
                 result.failed += 1
             continue
         by_mailbox.setdefault(mailbox.name, []).append(action)

@@ -105,8 +105,7 @@ class StoreExecutor:
         return queued
 
     def _commit_waits(self, waits: WaitChanges) -> None:
-        self.store.start_waits(waits.starts, self.now)
-        for start in waits.starts:
+        for start in self.store.start_waits(waits.starts, self.now):
             log.info("waiting on client=%s msg=%s member=%s how=%s after=%dd", start.client,
                      message_key(start.message_id), start.member, start.how, start.after_days)
         for mid in self.store.end_waits(waits.ends):

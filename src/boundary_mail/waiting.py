@@ -263,9 +263,13 @@ def wait_end(
 # -- nudges and the report ------------------------------------------------------------------
 def member_mailbox(config: Config, start: WaitStart) -> str:
     """The member's own mailbox (its Drafts take the nudges; the client's answer lands in
-    it), else the one the copy was found in."""
+    it): the one they own, else the one whose Sent folder held the copy; "" if neither (a
+    Bcc copy in the assistant's inbox from a member without a monitored mailbox)."""
     own = next((m.name for m in config.mailboxes if start.member in m.own_addresses), None)
-    return own or start.mailbox
+    if own is not None:
+        return own
+    found = next((m for m in config.mailboxes if m.name == start.mailbox), None)
+    return start.mailbox if found is not None and found.sent == start.folder else ""
 
 
 def rules_for(config: Config, client: str) -> WaitingConfig:

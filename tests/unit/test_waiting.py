@@ -246,3 +246,18 @@ def test_each_persons_open_waits_oldest_first() -> None:
         (older.message_id, 5.125), (newer.message_id, 3.0)]
     assert client_waits([older], BOB, config=config, calendar=calendar_of(config),
                         now=berlin(26, 17)) == ()
+
+
+@pytest.mark.parametrize(("member", "mailbox", "folder", "drafts_in"), [
+    (ANN, "bob", "INBOX", "ann"),  # her own mailbox, wherever the copy was
+    ("carol@agency.test", "ann", "Sent", "ann"),  # the mailbox whose Sent held it
+    ("carol@agency.test", "ann", "INBOX", ""),  # a Bcc copy: no mailbox of hers
+])
+def test_the_nudge_drafts_go_to_the_members_own_mailbox(
+    member: str, mailbox: str, folder: str, drafts_in: str
+) -> None:
+    from boundary_mail.waiting import member_mailbox
+
+    start = WaitStart("<a@agency.test>", mailbox, folder, 1, member, "Acme", (CARLA,), "", (),
+                      berlin(23, 10), 3, "bcc")
+    assert member_mailbox(agency(), start) == drafts_in

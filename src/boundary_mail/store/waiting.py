@@ -41,9 +41,9 @@ def _item(row: sqlite3.Row) -> WaitingItem:
 
 
 class Waits(Database):
-    def start_waits(self, starts: Iterable[WaitStart], now: datetime) -> int:
-        """Record new waits (a wait known already stays as it is); how many were new."""
-        added = 0
+    def start_waits(self, starts: Iterable[WaitStart], now: datetime) -> list[WaitStart]:
+        """Record new waits (a wait known already stays as it is); those that were new."""
+        added = []
         for s in starts:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO waiting (message_id, mailbox, folder, uid, member, client,"
@@ -53,7 +53,8 @@ class Waits(Database):
                  json.dumps(list(s.to)), s.subject, " ".join(s.references), iso(s.sent_at),
                  s.after_days, s.how, iso(now)),
             )
-            added += cursor.rowcount
+            if cursor.rowcount:
+                added.append(s)
         return added
 
     def end_waits(self, ends: Iterable[WaitEnd]) -> list[str]:
