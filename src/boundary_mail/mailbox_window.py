@@ -55,6 +55,7 @@ from boundary_mail.sync import (
     logout,
     read_batch,
 )
+from boundary_mail.waiting import describe_changes
 from boundary_mail.waiting_plan import WaitingPlanner, lookup_keys
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ async def _sync_inbox(
         _count(run, batch, read)
         run.report.plans.extend(plan.decisions)
         run.report.acknowledged.extend(plan.acknowledgments)
+        run.report.waiting.extend(describe_changes(plan.waits))
         run.report.baseline += len(plan.baseline)
         run.report.already_known += len(plan.renumbered)
 
@@ -229,6 +231,7 @@ async def _sync_sent(
         run.executor.commit_sent(plan)
         _count(run, batch, read)
         run.report.acknowledged.extend(plan.acknowledgments)
+        run.report.waiting.extend(describe_changes(plan.waits))
         got = await _next_read(run, batches, mailbox)
 
 

@@ -68,6 +68,7 @@ def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str
             f"  {step.kind} (step {step.step}) to {step.to} held: {step.item.owner}'s mailbox"
             " could not be read in this window (their reply may be there)"
         )
+    lines.extend(f"  {line}" for line in report.waiting)
     for mailbox, uid, reason in report.skipped:
         lines.append(f"  [{mailbox}] uid {uid} skipped: {reason}")
     if dry_run:

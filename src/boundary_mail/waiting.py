@@ -326,3 +326,29 @@ def open_waits_of(items: Sequence[WaitingItem], member: str | None) -> list[Wait
     return sorted((i for i in items if i.is_open and member in (None, i.start.member)),
                   key=lambda i: (i.start.sent_at, i.message_id))
 
+
+
+# -- what a window says about it (poll's report) ----------------------------------------------
+def describe_changes(changes: WaitChanges) -> list[str]:
+    lines = [
+        f"waiting on {s.client} ({', '.join(s.to)}) for an answer to {s.message_id} from"
+        f" {s.member} ({s.how}): first nudge after {s.after_days} business day(s)"
+        for s in changes.starts
+    ]
+    lines += [f"{e.message_id}: the client answered ({e.by}); no more nudges"
+              for e in changes.ends]
+    return lines
+
+
+def describe_plan(plan: NudgePlan) -> list[str]:
+    lines = [
+        f"nudge {n.number} to {n.item.start.client} ({', '.join(n.item.start.to)}) for"
+        f" {n.item.message_id}, " + ("sent" if n.mode == "send" else "a draft in"
+                                     f" {n.item.start.member}'s Drafts")
+        + f", after {n.waited_days:.1f} business days"
+        for n in plan.nudges
+    ]
+    lines += [f"waiting report to {r.to}: {r.item.start.client} has not answered"
+              f" {r.item.message_id} for {int(r.waited_days)} business days"
+              for r in plan.reports]
+    return lines

@@ -21,7 +21,13 @@ from boundary_mail.headers import message_key
 from boundary_mail.mailbox_window import WindowRun
 from boundary_mail.outgoing import Outgoing
 from boundary_mail.sync import fetch_copies
-from boundary_mail.waiting import Nudge, WaitingItem, member_mailbox, plan_nudges
+from boundary_mail.waiting import (
+    Nudge,
+    WaitingItem,
+    describe_plan,
+    member_mailbox,
+    plan_nudges,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +49,11 @@ async def nudge_clients(run: WindowRun, calendar: BusinessCalendar) -> None:
         (held if member_mailbox(run.config, item.start) in unread else ready).append(item)
     waiting = plan_nudges(held, config=run.config, calendar=calendar, now=run.now)
     for item in [n.item for n in waiting.nudges] + [r.item for r in waiting.reports]:
+        mailbox = member_mailbox(run.config, item.start)
         log.warning("waiting msg=%s held: mailbox=%s could not be read in this window",
-                    message_key(item.message_id), member_mailbox(run.config, item.start))
+                    message_key(item.message_id), mailbox)
+        run.report.waiting.append(f"nudge for {item.message_id} held: mailbox {mailbox}"
+                                  " could not be read in this window (the answer may be there)")
     plan = plan_nudges(ready, config=run.config, calendar=calendar, now=run.now)
     if not plan.nudges and not plan.reports:
         return
@@ -63,6 +72,7 @@ async def nudge_clients(run: WindowRun, calendar: BusinessCalendar) -> None:
                  message_key(report.item.message_id), report.item.start.client, report.to,
                  report.waited_days)
     run.report.queued += run.executor.commit_nudges(plan, outgoing)
+    run.report.waiting.extend(describe_plan(plan))
 
 
 async def _originals(run: WindowRun, nudges: tuple[Nudge, ...]) -> dict[str, bytes]:

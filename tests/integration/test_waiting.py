@@ -58,14 +58,23 @@ def test_tagged_message_is_nudged_by_draft_twice_then_reported(
     agency.poll(at(0, 8))  # installation: first sync
     ann_writes(mailserver, message_id="<copy@agency.test>", subject="Homepage copy",
                when=at(0, 10, 30))
+    capsys.readouterr()
     assert agency.poll(at(0, 15)) == 0
+    assert ("waiting on Acme (maria@acme.test) for an answer to <copy@agency.test> from"
+            " ann@agency.test (bcc): first nudge after 2 business day(s)"
+            in capsys.readouterr().out)
     (wait,) = agency.store().open_waits()
     assert (wait.start.client, wait.start.member, wait.start.after_days, wait.start.how) == (
         "Acme", "ann@agency.test", 2, "bcc")
 
     assert agency.poll(at(2, 10)) == 0  # Wednesday 10:00: two business days end at 10:30
     assert drafts(mailserver) == []
+    assert agency.cli("poll", "--dry-run", "--now", at(2, 15).isoformat()) == 0
+    assert "--- would send (nudge_draft) to maria@acme.test ---" in capsys.readouterr().out
+    assert drafts(mailserver) == []  # the dry run put nothing there
     assert agency.poll(at(2, 15)) == 0
+    assert ("nudge 1 to Acme (maria@acme.test) for <copy@agency.test>, a draft in"
+            " ann@agency.test's Drafts, after 2.6 business days" in capsys.readouterr().out)
     ((first, flags),) = drafts(mailserver)
     assert b"\\Draft" in flags
     assert first["From"] == "Ann Wright <ann@agency.test>"
