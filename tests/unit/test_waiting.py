@@ -261,3 +261,28 @@ def test_the_nudge_drafts_go_to_the_members_own_mailbox(
     start = WaitStart("<a@agency.test>", mailbox, folder, 1, member, "Acme", (CARLA,), "", (),
                       berlin(23, 10), 3, "bcc")
     assert member_mailbox(agency(), start) == drafts_in
+
+
+def test_the_digest_lists_each_persons_waits_and_the_lead_everyones() -> None:
+    """Ann sees her wait on Acme, Bob none, the lead Ann's with its writer; the figures go to
+    the clients each person sees; both parts of the mail carry them."""
+    from boundary_mail.digest import DigestData, build_digests, render_digest
+    from boundary_mail.templates import environment
+
+    config = agency()
+    data = DigestData(waits=(turn("Acme", berlin(24, 9), None),),
+                      turn_items=(ours("Acme", berlin(24, 12), berlin(26, 12)),))
+    digests = {d.recipient: d for d in build_digests(config, data, berlin(26, 17))}
+    ann, bob, lead = digests[ANN], digests[BOB], digests["lead@agency.test"]
+    assert [w.waited_days for w in ann.waiting_on_clients] == [3.0]
+    assert bob.waiting_on_clients == () and bob.turns == ()
+    assert [w.member for w in lead.waiting_on_clients] == [ANN]
+    assert ann.turns == lead.turns == (TurnFigures("Acme", "2026-11", 1, 3.0, 3.0, 1, 2.0),)
+    assert not ann.empty  # a wait alone is worth a digest
+
+    rendered = render_digest(environment(None, "en"), lead, config)
+    assert "WAITING ON CLIENTS: 1" in rendered.text
+    assert "3.0 bd    since Tue 24 Nov 09:00  Acme · carla@acme.test ← ann@agency.test" in (
+        rendered.text)
+    assert "Waiting on clients (1)" in rendered.html
+    assert ">ann@agency.test</td>" in rendered.html
