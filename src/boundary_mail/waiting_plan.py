@@ -32,11 +32,14 @@ OpenThreads = Mapping[str, tuple[str, str]]
 
 
 def lookup_keys(messages: Iterable[MessageFacts]) -> set[str]:
-    """The ids the store is asked about for a batch: each message's own and its thread's."""
+    """The ids the store is asked about for a batch: each message's own and its thread's.
+    A message with no recipient and no thread (a first sync's old mail, read only for its
+    identity) can neither start nor end a wait: a big first sync asks nothing."""
     keys: set[str] = set()
     for facts in messages:
-        keys.add(facts.thread_id)
-        keys.update(facts.thread_ids)
+        if facts.to or facts.cc or facts.thread_ids:
+            keys.add(facts.thread_id)
+            keys.update(facts.thread_ids)
     return keys
 
 
