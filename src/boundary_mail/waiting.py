@@ -244,14 +244,19 @@ def wait_start(
     )
 
 
+def is_their_answer(plan: MessagePlan) -> bool:
+    """Written by a person of a client: not by a robot (out-of-office, bounce, list) and not
+    a colleague's copy."""
+    return plan.match.client is not None and plan.reply.rule not in _NOT_THEIR_ANSWER
+
+
 def wait_end(
     plan: MessagePlan, open_threads: Mapping[str, tuple[str, str]]
 ) -> WaitEnd | None:
     """The wait a client's message ends: it is in the thread (`open_threads`: a waiting
-    message's or a nudge's id → (the waiting item, its client)) and written by a person
-    of that client, not by a robot."""
+    message's or a nudge's id → (the waiting item, its client)) and `is_their_answer`."""
     client = plan.match.client
-    if client is None or plan.reply.rule in _NOT_THEIR_ANSWER:
+    if client is None or not is_their_answer(plan):
         return None
     for mid in plan.facts.thread_ids:
         found = open_threads.get(mid)

@@ -22,6 +22,7 @@ from boundary_mail.waiting import (
     WaitChanges,
     WaitEnd,
     WaitStart,
+    is_their_answer,
     tag_days,
     wait_end,
     wait_start,
@@ -78,7 +79,7 @@ class WaitingPlanner:
                 self.ended.add(end.message_id)
                 ends.append(end)
             client = plan.match.client
-            if client is not None and end is None:
+            if client is not None and end is None and is_their_answer(plan):
                 for mid in plan.facts.thread_ids:
                     self.replies.setdefault(mid, []).append(
                         _Reply(client.name, plan.facts.message_id, plan.facts.received_at))

@@ -135,6 +135,18 @@ def test_an_answer_read_before_the_sent_copy_starts_the_wait_ended() -> None:
                                                              "<re@acme.test>")]
 
 
+def test_an_out_of_office_read_before_the_sent_copy_ends_nothing() -> None:
+    planner = WaitingPlanner(agency())
+    (ooo,) = plan(message(CARLA, to=ANN, mailbox="ann", mid="<ooo@acme.test>",
+                          in_reply_to="<ask@agency.test>", at=berlin(23, 9),
+                          extra=("Auto-Submitted: auto-replied",)))
+    planner.in_inbox([ooo], {})
+    ours = message(ANN, mailbox="ann", folder="Sent", to=CARLA, mid="<ask@agency.test>",
+                   extra=("Bcc: assistant+waiting@agency.test",))
+    changes = planner.in_sent([ours], {})
+    assert len(changes.starts) == 1 and changes.ends == ()
+
+
 def waiting(sent_at: datetime, *, nudges: int = 0, last: datetime | None = None,
             after: int = 2, **more: object) -> WaitingItem:
     start = WaitStart("<ask@agency.test>", "ann", "Sent", 1, ANN, "Acme", (CARLA,), "Copy",
