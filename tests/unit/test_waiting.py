@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -298,3 +299,28 @@ def test_the_digest_lists_each_persons_waits_and_the_lead_everyones() -> None:
         rendered.text)
     assert "Waiting on clients (1)" in rendered.html
     assert ">ann@agency.test</td>" in rendered.html
+
+
+def test_a_nudge_still_queued_when_the_client_answers_is_cancelled(tmp_path: Path) -> None:
+    """An outage kept the first nudge in the queue; the client's answer arrives: the nudge
+    never goes out (one already being sent is left alone)."""
+    from boundary_mail.store import Store
+    from boundary_mail.waiting import WaitEnd
+
+    store = Store(tmp_path / "state.sqlite3")
+    item = waiting(berlin(23, 10, 30))
+    with store.transaction():
+        store.start_waits([item.start], berlin(23, 15))
+        for n in (1, 2):
+            store.add_action(dedupe_key=f"nudge:{item.message_id}:{n}", kind="nudge",
+                             source_message_id=item.message_id, envelope_from=ANN,
+                             recipients=[CARLA], outgoing_message_id=f"<n{n}@agency.test>",
+                             raw=b"x", on_sent={}, now=berlin(25, 15))
+        store._db.execute("UPDATE actions SET status = 'sending' WHERE outgoing_message_id ="
+                          " '<n2@agency.test>'")
+        assert store.end_waits([WaitEnd(item.message_id, berlin(26, 9), "reply")]) == [
+            item.message_id]
+    assert [(a.dedupe_key, a.status) for a in store.actions("nudge")] == [
+        (f"nudge:{item.message_id}:1", "cancelled"), (f"nudge:{item.message_id}:2", "sending")]
+    assert store.sendable("token") == []
+    store.close()

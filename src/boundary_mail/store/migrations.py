@@ -148,7 +148,8 @@ MIGRATIONS: dict[int, str] = {
     # Waiting on clients (see `waiting`): a team message the client is to answer, its
     # nudges so far and how the wait ended. The nudges themselves are queued actions (kinds
     # 'nudge', sent by SMTP, and 'nudge_draft', appended to the member's Drafts folder) whose
-    # source_message_id is the waiting message.
+    # source_message_id is the waiting message. A nudge still pending when its wait ends is
+    # 'cancelled' (a new action status: never sent, never counted as unsent).
     5: """
     CREATE TABLE waiting (
         message_id TEXT PRIMARY KEY,   -- the team message (its header Message-ID)

@@ -58,7 +58,9 @@ class Waits(Database):
         return added
 
     def end_waits(self, ends: Iterable[WaitEnd]) -> list[str]:
-        """Close open waits (the client answered, or a person said so); the ids closed."""
+        """Close open waits (the client answered, or a person said so); the ids closed. A
+        nudge still queued for one (an outage kept it) is cancelled with it: never sent or
+        put into Drafts after the answer. One being sent right now is left to its sender."""
         closed = []
         for end in ends:
             cursor = self._db.execute(
@@ -69,6 +71,11 @@ class Waits(Database):
             )
             if cursor.rowcount:
                 closed.append(end.message_id)
+                self._db.execute(
+                    "UPDATE actions SET status = 'cancelled', last_error = 'not needed: the"
+                    " wait ended before it went out' WHERE source_message_id = ?"
+                    " AND kind IN ('nudge', 'nudge_draft') AND status = 'pending'",
+                    (end.message_id,))
         return closed
 
     def open_wait_threads(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
