@@ -324,3 +324,13 @@ def test_a_nudge_still_queued_when_the_client_answers_is_cancelled(tmp_path: Pat
         (f"nudge:{item.message_id}:1", "cancelled"), (f"nudge:{item.message_id}:2", "sending")]
     assert store.sendable("token") == []
     store.close()
+
+
+def test_check_config_warns_of_sent_nudges_after_every_message() -> None:
+    from boundary_mail.config_warnings import config_warnings
+
+    quiet = agency(waiting={"track": "all"})  # drafts: a person looks first
+    loud = agency(waiting={"track": "all", "nudge": "send"})
+    assert not [w for w in config_warnings(quiet) if "waiting" in w]
+    assert [w.split(":")[0] for w in config_warnings(loud) if "waiting" in w] == [
+        "clients[0].waiting", "clients[1].waiting"]
