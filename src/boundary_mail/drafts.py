@@ -1,4 +1,5 @@
-"""Nudges by draft: put each queued nudge into its team member's Drafts folder, once.
+"""Nudges by IMAP: each queued draft into its member's Drafts folder, and a copy of each nudge
+sent by mail into their Sent folder, once each.
 
 A nudge in "draft" mode (see `waiting`) is queued like mail, as kind "nudge_draft", with its
 exact bytes and stable Message-ID, in the transaction that counts it on its waiting item.
@@ -8,6 +9,10 @@ The APPEND is idempotent the same way a route's is: the folder is searched for t
 Message-ID first, so a crash or a lost connection between the APPEND and its record finds
 the draft there and records it, never appends a second one. A folder that refuses it for
 good (it does not exist) marks the nudge failed, which `status` and the log show with the fix.
+
+A nudge sent by mail ("send" mode) is filed in the member's Sent folder after the send (with
+``\\Seen``, searched for first, then marked filed), so they see what went out in their name.
+A copy that cannot be filed now is filed at a later window; the send never waits for it.
 """
 
 from __future__ import annotations
@@ -106,11 +111,47 @@ async def _append_to(
 
 
 def _append_once(
-    client: imapclient.IMAPClient, folder: str, action: StoredAction, now: datetime
+    client: imapclient.IMAPClient, folder: str, action: StoredAction, now: datetime,
+    flags: tuple[str, ...] = DRAFT_FLAGS,
 ) -> bool:
-    """APPEND unless the folder holds the draft already; True if it was appended."""
+    """APPEND unless the folder holds the message already; True if it was appended."""
     client.select_folder(folder)
     if client.search(["HEADER", "Message-ID", action.outgoing_message_id]):
         return False
-    client.append(folder, action.raw, flags=DRAFT_FLAGS, msg_time=now)
+    client.append(folder, action.raw, flags=flags, msg_time=now)
     return True
+
+
+async def file_sent_nudges(config: Config, store: Store, now: datetime) -> None:
+    """A copy of each nudge sent by mail into its member's Sent folder (see the module
+    docstring); what cannot be filed now waits for the next window."""
+    mailboxes = {m.name: m for m in config.mailboxes}
+    by_mailbox: dict[str, list[StoredAction]] = {}
+    for action in store.unfiled_nudges():
+        wait = store.wait(action.source_message_id)
+        mailbox = mailboxes.get(member_mailbox(config, wait.start)) if wait else None
+        if mailbox is None or not mailbox.sent:
+            store.mark_filed(action, now)  # nowhere to file it: not tried again
+            continue
+        by_mailbox.setdefault(mailbox.name, []).append(action)
+    for name, actions in by_mailbox.items():
+        mailbox = mailboxes[name]
+        try:
+            await _file(mailbox, actions, store, now)
+        except (MailboxUnavailable, SecretUnavailable, imapclient.exceptions.IMAPClientError,
+                OSError) as exc:
+            log.warning("mailbox=%s %d sent nudge(s) not yet filed in %r: %s", name,
+                        len(actions), mailbox.sent, exc)
+
+
+async def _file(mailbox: MailboxConfig, actions: list[StoredAction], store: Store,
+                now: datetime) -> None:
+    password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
+    client = await asyncio.to_thread(imap.connect, mailbox, password)
+    try:
+        for action in actions:
+            await asyncio.to_thread(_append_once, client, str(mailbox.sent), action,
+                                    action.created_at, ("\\Seen",))
+            store.mark_filed(action, now)
+    finally:
+        await asyncio.to_thread(logout, client)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from boundary_mail.config import Config
-from boundary_mail.drafts import carry_drafts
+from boundary_mail.drafts import carry_drafts, file_sent_nudges
 from boundary_mail.headers import message_key
 from boundary_mail.outbox import DrainResult, drain
 from boundary_mail.outgoing import Outgoing
@@ -140,6 +140,7 @@ class StoreExecutor:
             result.absorb(await drain(config, store, now, token))
         result.absorb(carried)
         await flag_routed(config, store, result.routed)
+        await file_sent_nudges(config, store, now)
         return result
 
     def queue(self, outgoing: Iterable[Outgoing]) -> int:

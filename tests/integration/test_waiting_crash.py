@@ -26,6 +26,8 @@ KILLS = [
     Kill("boundary_mail.execute:drain", "before", 1),
     # just before the first SMTP transaction
     Kill("boundary_mail.smtp:Session.send", "before", 1),
+    # both sent, the first copy filed in Ann's Sent folder, not yet recorded as filed
+    Kill("boundary_mail.drafts:_append_once", "after", 1),
     # SMTP accepted the first nudge, not yet marked sent: the at-least-once point
     Kill("boundary_mail.smtp:Session.send", "after", 1, at_least_once=True),
     # the first nudge recorded as sent, the second not yet sent
@@ -78,6 +80,11 @@ def test_sigkill_while_nudging_sends_each_nudge_once(
         assert sorted(delivered.values()) in ([1, 1], [1, 2])
     else:
         assert sorted(delivered.values()) == [1, 1]
+
+    # Ann finds each nudge sent in her name in her Sent folder, once.
+    filed = Counter(str(m["Message-ID"]) for m in mailserver.messages("ann", "Sent")
+                    if str(m["X-Boundary-Mail"] or "") == "nudge")
+    assert filed == Counter(a.outgoing_message_id for a in nudges.values())
 
     # The next windows repeat nothing until the spacing has passed.
     for when in (at(3, 10), at(4, 15)):

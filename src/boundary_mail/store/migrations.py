@@ -175,5 +175,6 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX waiting_open ON waiting (member) WHERE status = 'open';
     CREATE INDEX waiting_by_sent ON waiting (sent_at);
     CREATE INDEX actions_by_source ON actions (source_message_id);
+    ALTER TABLE actions ADD COLUMN filed_at TEXT;  -- a sent nudge's copy is in the Sent folder
     """,
 }

@@ -139,3 +139,14 @@ class Waits(Database):
             self._db.execute(
                 "UPDATE actions SET status = 'sent', sent_at = ?, last_error = ''"
                 " WHERE id = ? AND claim = ?", (iso(now), action.id, token))
+
+    # -- nudges by mail: a copy in the member's Sent folder, once ------------------------------
+    def unfiled_nudges(self) -> list[StoredAction]:
+        """Nudges sent by mail whose copy is not yet in their member's Sent folder."""
+        rows = self._db.execute("SELECT * FROM actions WHERE kind = 'nudge' AND status = 'sent'"
+                                " AND filed_at IS NULL ORDER BY id")
+        return [_action(r) for r in rows]
+
+    def mark_filed(self, action: StoredAction, now: datetime) -> None:
+        with self.transaction():
+            self._db.execute("UPDATE actions SET filed_at = ? WHERE id = ?", (iso(now), action.id))
