@@ -23,13 +23,19 @@ from boundary_mail.outgoing import Outgoing
 from boundary_mail.sync import fetch_copies
 from boundary_mail.waiting import (
     Nudge,
+    NudgePlan,
     WaitingItem,
+    WaitReport,
     describe_plan,
     member_mailbox,
     plan_nudges,
 )
 
 log = logging.getLogger(__name__)
+
+
+def _due_items(plan: NudgePlan) -> list[WaitingItem]:
+    return [n.item for n in plan.nudges] + [r.item for r in plan.reports]
 
 
 def _open_waits(run: WindowRun) -> list[WaitingItem]:
@@ -47,8 +53,8 @@ async def nudge_clients(run: WindowRun, calendar: BusinessCalendar) -> None:
     held: list[WaitingItem] = []
     for item in _open_waits(run):  # the client's answer may lie unread in a mailbox that failed
         (held if member_mailbox(run.config, item.start) in unread else ready).append(item)
-    waiting = plan_nudges(held, config=run.config, calendar=calendar, now=run.now)
-    for item in [n.item for n in waiting.nudges] + [r.item for r in waiting.reports]:
+    for item in _due_items(plan_nudges(held, config=run.config, calendar=calendar,
+                                       now=run.now)):
         mailbox = member_mailbox(run.config, item.start)
         log.warning("waiting msg=%s held: mailbox=%s could not be read in this window",
                     message_key(item.message_id), mailbox)
@@ -57,22 +63,43 @@ async def nudge_clients(run: WindowRun, calendar: BusinessCalendar) -> None:
     plan = plan_nudges(ready, config=run.config, calendar=calendar, now=run.now)
     if not plan.nudges and not plan.reports:
         return
-    originals = await _originals(run, plan.nudges)
-    outgoing: list[Outgoing] = []
-    for nudge in plan.nudges:
-        outgoing.append(compose_nudge(nudge, originals.get(nudge.item.message_id),
-                                      config=run.config, env=run.templates, now=run.now))
-        log.info("nudge msg=%s number=%d mode=%s client=%s member=%s waited=%.1f",
-                 message_key(nudge.item.message_id), nudge.number, nudge.mode,
-                 nudge.item.start.client, nudge.item.start.member, nudge.waited_days)
-    for report in plan.reports:
-        outgoing.append(compose_wait_report(report, config=run.config, env=run.templates,
-                                            now=run.now))
-        log.info("waiting report msg=%s client=%s to=%s waited=%.1f",
-                 message_key(report.item.message_id), report.item.start.client, report.to,
-                 report.waited_days)
+    plan, outgoing = _compose(run, plan, await _originals(run, plan.nudges))
     run.report.queued += run.executor.commit_nudges(plan, outgoing)
     run.report.waiting.extend(describe_plan(plan))
+
+
+def _compose(
+    run: WindowRun, plan: NudgePlan, originals: dict[str, bytes]
+) -> tuple[NudgePlan, list[Outgoing]]:
+    """The mail of each step, and the plan of those that could be composed: one wait that
+    cannot be composed is logged and skipped, never stops the window (or its queue)."""
+    nudges: list[Nudge] = []
+    reports: list[WaitReport] = []
+    outgoing: list[Outgoing] = []
+    steps: list[Nudge | WaitReport] = [*plan.nudges, *plan.reports]
+    for step in steps:
+        try:
+            if isinstance(step, Nudge):
+                out = compose_nudge(step, originals.get(step.item.message_id),
+                                    config=run.config, env=run.templates, now=run.now)
+            else:
+                out = compose_wait_report(step, config=run.config, env=run.templates,
+                                          now=run.now)
+        except Exception as exc:
+            log.error("waiting msg=%s %s could not be composed (%s); not made",
+                      message_key(step.item.message_id), type(step).__name__,
+                      type(exc).__name__)
+            run.report.errors.append(f"a {type(step).__name__} could not be composed")
+            continue
+        if isinstance(step, Nudge):
+            nudges.append(step)
+        else:
+            reports.append(step)
+        outgoing.append(out)
+        log.info("waiting %s msg=%s client=%s to=%s waited=%.1f", out.kind,
+                 message_key(step.item.message_id), step.item.start.client,
+                 ",".join(out.recipients), step.waited_days)
+    return NudgePlan(tuple(nudges), tuple(reports)), outgoing
 
 
 async def _originals(run: WindowRun, nudges: tuple[Nudge, ...]) -> dict[str, bytes]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,3 +241,29 @@ def test_a_nudge_waits_while_the_members_mailbox_cannot_be_read(
     assert agency.poll(at(3, 10)) == 0
     assert len(drafts(mailserver)) == 1
     assert [w.nudges for w in agency.store().open_waits()] == [1]
+
+
+def test_a_nudge_that_cannot_be_composed_is_not_lost(
+    agency: Agency, mailserver: Any, deliver: Callable[..., None], tmp_path: Path
+) -> None:
+    """A broken nudge template: the window still answers the client mail it read (exit 1
+    says something failed), the nudge is not counted as made, and once the template is
+    fixed the next window makes it."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "nudge.txt.j2").write_text("Hello {{ no_such_thing }}\n")
+    agency.data["templates_dir"] = str(templates)
+    agency.write()
+    agency.poll(at(0, 8))
+    ann_writes(mailserver, message_id="<copy@agency.test>", subject="Homepage copy",
+               when=at(0, 10, 30))
+    assert agency.poll(at(0, 15)) == 0
+    deliver("ann", client_mail(sender="tom@globex.test", subject="Other", message_id="<o@g>"),
+            at(2, 14))
+    assert agency.poll(at(2, 15)) == 1
+    assert any(m["In-Reply-To"] == "<o@g>" for m in mailserver.wait_for("catchall", 2))
+    assert drafts(mailserver) == []
+    assert [w.nudges for w in agency.store().open_waits()] == [0]
+    (templates / "nudge.txt.j2").unlink()
+    assert agency.poll(at(3, 10)) == 0
+    assert len(drafts(mailserver)) == 1
