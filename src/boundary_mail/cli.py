@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "boundary_mail.cli_restore",
     "boundary_mail.cli_export",
     "boundary_mail.cli_costs",
+    "boundary_mail.cli_waiting",
 )
 
 # How long a command waits for another process writing the state (a window takes seconds).

@@ -321,6 +321,7 @@ def sample_messages(
     that `check-config` renders every template with exactly the variables the real messages
     use: a user's template naming a variable we do not pass fails there, not at a client."""
     from boundary_mail.calendar import Promise
+    from boundary_mail.compose_nudge import sample_waiting
     from boundary_mail.compose_route import (
         compose_redirect_notice,
         compose_route_failed,
@@ -370,4 +371,5 @@ def sample_messages(
     from boundary_mail.cost_job import sample_report  # the monthly client report
 
     samples.append(("cost_report.txt.j2, cost_report.html.j2", lambda: sample_report(config, now)))
+    samples.extend(sample_waiting(config, env, now))
     return samples

@@ -39,6 +39,7 @@ from boundary_mail.config_sections import (
     TeamConfig,
     UrgentConfig,
 )
+from boundary_mail.config_waiting import WaitingConfig
 from boundary_mail.errors import ConfigError
 
 # The sections are importable from here, where every caller has always found them.
@@ -73,6 +74,7 @@ class Config(BaseSettings):
     urgent: UrgentConfig = UrgentConfig()
     digest: DigestConfig = DigestConfig()
     costs: CostsConfig = CostsConfig()
+    waiting: WaitingConfig = WaitingConfig()  # what we wait for from clients (config_waiting)
     smtp: SmtpConfig
     mailboxes: list[MailboxConfig] = Field(min_length=1)
     team: TeamConfig

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from boundary_mail.config_costs import ClientCosts
+from boundary_mail.config_waiting import WaitingOverride
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -134,6 +135,7 @@ class MailboxConfig(Server):
     aliases: list[str] = []
     inbox: str = "INBOX"
     sent: str | None = "Sent"
+    drafts: str = "Drafts"  # where nudges to clients are put for the owner to send
 
     _owner = field_validator("owner")(_lower_address)
 
@@ -190,6 +192,7 @@ class ClientConfig(_Strict):
     vip: bool = False
     monthly_fee: Decimal | None = Field(default=None, ge=0)  # retainer or the month's invoice
     costs: ClientCosts | None = None  # the client's own minutes (see config_costs)
+    waiting: WaitingOverride | None = None  # this client's own [waiting] keys
 
     _am = field_validator("account_manager")(_lower_address)
 

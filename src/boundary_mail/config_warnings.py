@@ -9,6 +9,7 @@ configuration in, sentences out; `check-config` prints them and exits 0.
 from __future__ import annotations
 
 from boundary_mail.config import Config, Server
+from boundary_mail.config_waiting import waiting_rules
 
 
 def _hhmm(moment: object) -> str:
@@ -17,7 +18,9 @@ def _hhmm(moment: object) -> str:
 
 def config_warnings(config: Config) -> list[str]:
     """Every warning about `config`, in the order of the file's sections."""
-    return [*_schedule(config), *_team(config), *_logins(config), *_costs(config)]
+    return [
+        *_schedule(config), *_team(config), *_logins(config), *_costs(config), *_waiting(config)
+    ]
 
 
 def _schedule(config: Config) -> list[str]:
@@ -87,3 +90,16 @@ def _costs(config: Config) -> list[str]:
         " made (`boundary-mail report` refuses, none is emailed); set [costs] hourly_rate"
         for i, client in enumerate(config.clients) if client.monthly_fee is not None
     ][:1]
+def _waiting(config: Config) -> list[str]:
+    found = []
+    for i, client in enumerate(config.clients):
+        rules = waiting_rules(config.waiting, client.waiting)
+        if rules.track == "all" and rules.nudge == "send" and rules.max_nudges:
+            found.append(
+                f"clients[{i}].waiting: {client.name} is tracked with track = \"all\" and"
+                " nudge = \"send\": every message the team writes to them that gets no"
+                f" answer within {rules.after_business_days} business day(s) is followed by"
+                " a nudge sent in the writer's name, even a \"thank you\"; use nudge ="
+                " \"draft\" to look at each first, or track = \"tagged\""
+            )
+    return found

@@ -31,6 +31,12 @@ Client load
 Not passed on
     Client mail that could not be passed on to its point of contact (refused for good) in the
     day before `now`: in the digest of the owner of the mailbox it lies in, and the lead's.
+Waiting on clients
+    Each person's open waits on clients (see `waiting`), oldest first, with the business days
+    waited, the nudges made and whether the account manager was told; the lead sees everyone's.
+    Below, per client and month (this one and the last), their median and longest wait
+    against our median time to answer them (`waiting_figures`), for the clients listed under
+    client load that we waited on.
 Empty
     Nothing waiting and nothing happened today: such a digest is not sent unless
     ``digest.send_empty`` asks for a short "nothing waiting" note.
@@ -41,6 +47,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.config import Config
 from boundary_mail.digest_data import (
     LOAD_DAYS,
@@ -58,6 +65,7 @@ from boundary_mail.digest_data import (
     Waiting,
 )
 from boundary_mail.digest_render import RenderedDigest, chart_svg, format_age, render_digest
+from boundary_mail.waiting_figures import client_waits, turn_figures
 
 # The data types and the rendering are importable from here, where callers have found them.
 __all__ = [
@@ -65,7 +73,7 @@ __all__ = [
     "WAITING_LISTED", "ClientLoad", "DecisionRecord", "Digest", "DigestData", "FollowupRecord",
     "ItemRecord", "RenderedDigest", "RuleCount", "SentRecord", "UnreadMailbox", "Waiting",
     "build_digests",
-    "chart_svg", "data_since", "format_age", "render_digest",
+    "chart_svg", "data_since", "format_age", "month_start", "render_digest",
 ]
 
 LADDER_KINDS = ("reminder", "escalation")
@@ -95,6 +103,13 @@ def data_since(now: datetime, tz: tzinfo) -> datetime:
     return datetime.combine(first, time(0), tzinfo=tz)
 
 
+def month_start(now: datetime, tz: tzinfo, *, months_back: int = 0) -> datetime:
+    """The start of the local month `months_back` months before now's."""
+    local = now.astimezone(tz).date()
+    index = local.year * 12 + local.month - 1 - months_back
+    return datetime.combine(date(index // 12, index % 12 + 1, 1), time(0), tzinfo=tz)
+
+
 def build_digests(config: Config, data: DigestData, now: datetime) -> list[Digest]:
     """One digest per team member (their own items) and one for the lead (everyone's)."""
     tz = config.tz
@@ -107,6 +122,8 @@ def build_digests(config: Config, data: DigestData, now: datetime) -> list[Diges
     lead_member = config.team.member(lead)
     recipients = [(m.address, m.name, False) for m in config.team.members if m.address != lead]
     recipients.append((lead, lead_member.name if lead_member else lead, True))
+    calendar = BusinessCalendar.from_config(config.schedule, tz)
+    turns = turn_figures(data.waits, data.turn_items, config=config, calendar=calendar, now=now)
 
     def on_today(moment: datetime | None) -> bool:
         return moment is not None and moment.astimezone(tz).date() == today
@@ -173,6 +190,9 @@ def build_digests(config: Config, data: DigestData, now: datetime) -> list[Diges
             )),
             unread=tuple(u for u in data.unread if mine(u.owner)),
             failed_routes=tuple(r for r in data.failed_routes if mine(r.owner)),
+            waiting_on_clients=client_waits(data.waits, None if is_lead else address,
+                                            config=config, calendar=calendar, now=now),
+            turns=tuple(t for t in turns if t.their_turns and t.client in clients),
         ))
     return digests
 

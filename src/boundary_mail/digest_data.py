@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta
 from babel.dates import format_date
 
 from boundary_mail.tracking import TrackedItem
+from boundary_mail.waiting import WaitingItem
+from boundary_mail.waiting_figures import ClientWait, TurnFigures
 
 LOAD_DAYS = 30
 WAITING_LISTED = 50  # oldest items listed one by one; the rest are counted (size, speed)
@@ -99,6 +101,10 @@ class DigestData:
     decisions: tuple[DecisionRecord, ...] = ()
     unread: tuple[UnreadMailbox, ...] = ()
     failed_routes: tuple[FailedRoute, ...] = ()  # noticed in the last day
+    # Waiting on clients (see waiting_figures): open waits and those of this and last month,
+    # with the tracked items of the same months (our turns).
+    waits: tuple[WaitingItem, ...] = ()
+    turn_items: tuple[TrackedItem, ...] = ()
 
 
 # -- the digest -----------------------------------------------------------------------------
@@ -173,6 +179,8 @@ class Digest:
     clients: tuple[ClientLoad, ...]
     unread: tuple[UnreadMailbox, ...] = ()  # mailboxes the last window could not read
     failed_routes: tuple[FailedRoute, ...] = ()  # client mail that could not be passed on
+    waiting_on_clients: tuple[ClientWait, ...] = ()  # open waits, oldest first
+    turns: tuple[TurnFigures, ...] = ()  # their median wait vs ours, per client and month
 
     @property
     def day(self) -> date:
@@ -204,7 +212,7 @@ class Digest:
         return not (
             self.waiting or self.escalated or self.acknowledged or self.routed
             or self.new_today or self.followups_today or self.auto_replies_sent
-            or self.suppressed or self.unread or self.failed_routes
+            or self.suppressed or self.unread or self.failed_routes or self.waiting_on_clients
         )
 
     def should_send(self, send_empty: bool) -> bool:

@@ -23,6 +23,7 @@ from boundary_mail.digest import (
     UnreadMailbox,
     build_digests,
     data_since,
+    month_start,
     render_digest,
 )
 from boundary_mail.outbox import drain
@@ -36,6 +37,7 @@ def load_digest_data(store: Store, config: Config, now: datetime) -> DigestData:
     """The snapshot `build_digests` needs: the last 30 local days, plus every open item."""
     since = data_since(now, config.tz)
     owners = {m.name: m.owner for m in config.mailboxes}
+    last_month = month_start(now, config.tz, months_back=1)
     return DigestData(
         items=tuple(store.digest_items(since)),
         followups=tuple(store.digest_followups(since)),
@@ -49,6 +51,8 @@ def load_digest_data(store: Store, config: Config, now: datetime) -> DigestData:
             replace(r, owner=owners.get(r.mailbox, "")) for r in store.failed_routes()
             if r.failed_at is not None and r.failed_at > now - timedelta(days=1)
         ),
+        waits=tuple(store.waits_since(last_month)),
+        turn_items=tuple(r.item for r in store.digest_items(last_month)),
     )
 
 

@@ -21,6 +21,7 @@ from boundary_mail.chart import Series, sparkline, volume_chart_svg
 from boundary_mail.config import Config
 from boundary_mail.digest_data import LOAD_DAYS, SHORT_DAYS, Digest
 from boundary_mail.templates import render
+from boundary_mail.waiting_figures import shown_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ def _formatters(config: Config) -> dict[str, Callable[..., str]]:
         return shown.ljust(width)
 
     return {"moment": moment, "clock": clock, "day": day, "age": format_age,
-            "allowance": allowance, "pad": pad}
+            "allowance": allowance, "pad": pad, "days": shown_days}
 
 
 def chart_svg(digest: Digest, locale: str) -> str:

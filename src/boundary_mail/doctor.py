@@ -2,11 +2,12 @@
 check at start and on reload.
 
 Per account, in order, as a window would do it: resolve the password from its reference, log
-in to IMAP and EXAMINE the inbox and the Sent folder; for SMTP connect (EHLO, implicit TLS or
-STARTTLS) and authenticate, sending nothing. The wording of what failed is that of `secrets`,
-`imap` and `smtp` (the errors a window would log); this module adds only what a check can
-say that a window cannot: which folders exist, and which `security` a port probably wants.
-Each account gives one line; nothing here ever prints a password.
+in to IMAP and EXAMINE the inbox, the Sent and the Drafts folder (where nudges to clients go);
+for SMTP connect (EHLO, implicit TLS or STARTTLS) and authenticate, sending nothing. The
+wording of what failed is that of `secrets`, `imap` and `smtp` (the errors a window would
+log); this module adds only what a check can say that a window cannot: which folders exist,
+and which `security` a port probably wants. Each account gives one line; nothing here ever
+prints a password.
 
 Accounts are checked at the same time, at most `concurrent_mailboxes` at once, each with its
 configured timeout and a single connection attempt (a check reports what it finds, at once).
@@ -91,7 +92,7 @@ def check_and_print(config: Config) -> int:
 
 
 def check_mailbox(mailbox: MailboxConfig, index: int) -> AccountCheck:
-    """Blocking (imapclient): the password, the login, EXAMINE of the inbox and Sent."""
+    """Blocking (imapclient): the password, the login, EXAMINE of the inbox, Sent and Drafts."""
     name = f"mailbox {mailbox.name!r}"
     worked: list[str] = []
     try:
@@ -103,7 +104,8 @@ def check_mailbox(mailbox: MailboxConfig, index: int) -> AccountCheck:
     try:
         worked.append(f"login as {mailbox.username!r}" if mailbox.username
                       else "connected (no login)")
-        for key, folder in (("inbox", mailbox.inbox), ("sent", mailbox.sent)):
+        for key, folder in (("inbox", mailbox.inbox), ("sent", mailbox.sent),
+                            ("drafts", mailbox.drafts)):  # nudges to clients go there
             if folder is None:
                 continue
             try:
@@ -164,10 +166,11 @@ def _missing_folder(
     except (IMAPClientError, OSError):
         listed = []
     names = sorted(str(name) for _flags, _sep, name in listed)
-    marked = [str(name) for flags, _sep, name in listed if b"\\Sent" in flags]
+    use = {"sent": b"\\Sent", "drafts": b"\\Drafts"}.get(key)
+    marked = [str(name) for flags, _sep, name in listed if use is not None and use in flags]
     text = f"{where}: the {key} folder {folder!r} does not exist; set mailboxes[{index}].{key}"
-    if key == "sent" and marked:
-        text += f' = "{marked[0]}" (the server marks it as the Sent folder)'
+    if marked:
+        text += f' = "{marked[0]}" (the server marks it as the {key.capitalize()} folder)'
     elif names:
         text += " to one of " + ", ".join(f'"{n}"' for n in names)
     else:

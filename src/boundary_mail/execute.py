@@ -1,11 +1,12 @@
 """Carrying out a window's plan: the one place where a real run and a dry run differ.
 
 `StoreExecutor` commits each plan in one transaction with the folder's high-water mark, then
-carries out what was queued: the routes by IMAP, the mail, the alerts of routes that failed
-and `$Routed` on what was passed on (see `routes`). `DryRunExecutor` does none of that:
-it keeps the high-water marks in memory (so a reconnect reads on from where the dry run got
-to) and keeps the composed messages, so ``poll --dry-run`` can print exactly what a real run
-would send. Everything else in a window runs the same code for both.
+carries out what was queued: the routes and nudge drafts by IMAP, the mail, the alerts of
+routes that failed and `$Routed` on what was passed on (see `routes`, `drafts`).
+`DryRunExecutor` does none of that: it keeps the high-water marks in memory (so a reconnect
+reads on from where the dry run got to) and keeps the composed messages, so ``poll
+--dry-run`` can print exactly what a real run would send. Everything else in a window runs
+the same code for both.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from boundary_mail.config import Config
+from boundary_mail.drafts import carry_drafts, file_sent_nudges
 from boundary_mail.headers import message_key
 from boundary_mail.outbox import DrainResult, drain
 from boundary_mail.outgoing import Outgoing
@@ -26,6 +28,7 @@ from boundary_mail.report import WindowReport
 from boundary_mail.routes import carry_routes, flag_routed, queue_route_alerts
 from boundary_mail.store import FolderState, Store
 from boundary_mail.tracking import Acknowledgment
+from boundary_mail.waiting import NudgePlan, WaitChanges
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class Executor(Protocol):
     def commit_acknowledgments(self, acks: Sequence[Acknowledgment]) -> None: ...
     def commit_sent(self, plan: SentPlan) -> None: ...
     def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int: ...
+    def commit_nudges(self, plan: NudgePlan, outgoing: Sequence[Outgoing]) -> int: ...
     def mailbox_done(self, mailbox: str, error: str | None) -> None: ...
     async def drain(self) -> DrainResult: ...
 
@@ -71,6 +75,7 @@ class StoreExecutor:
                 if decided.followup_of is not None:
                     store.add_followup(facts.message_id, decided.followup_of, facts.received_at)
             self.commit_acknowledgments(plan.acknowledgments)
+            self._commit_waits(plan.waits)
             for uid, reason in read.skipped:
                 store.record_skip(mailbox=read.mailbox, folder=read.folder, uid=uid,
                                   reason=reason, now=now)
@@ -89,6 +94,7 @@ class StoreExecutor:
         with self.store.transaction():
             self.commit_acknowledgments(plan.acknowledgments)
             self.store.record_team_replies(plan.replies)
+            self._commit_waits(plan.waits)
             self._advance(plan.read.mailbox, plan.read.folder, plan.read.uidvalidity,
                           plan.read.last_uid)
 
@@ -97,6 +103,23 @@ class StoreExecutor:
             queued = self.queue(outgoing)
             for step in plan.steps:
                 self.store.set_ladder_step(step.item.message_id, step.step)
+        return queued
+
+    def _commit_waits(self, waits: WaitChanges) -> None:
+        for start in self.store.start_waits(waits.starts, self.now):
+            log.info("waiting on client=%s msg=%s member=%s how=%s after=%dd", start.client,
+                     message_key(start.message_id), start.member, start.how, start.after_days)
+        for mid in self.store.end_waits(waits.ends):
+            log.info("wait ended msg=%s", message_key(mid))
+
+    def commit_nudges(self, plan: NudgePlan, outgoing: Sequence[Outgoing]) -> int:
+        """The nudges and reports, queued with the item's count in one transaction."""
+        with self.store.transaction():
+            queued = self.queue(outgoing)
+            for nudge in plan.nudges:
+                self.store.record_nudge(nudge.item.message_id, nudge.number, self.now)
+            for report in plan.reports:
+                self.store.record_wait_report(report.item.message_id, self.now)
         return queued
 
     def mailbox_done(self, mailbox: str, error: str | None) -> None:
@@ -111,12 +134,14 @@ class StoreExecutor:
         for good (a redirect refused in this drain too), then flag what was passed on."""
         config, store, now, token = self.config, self.store, self.now, self.token
         carried = await carry_routes(config, store, now)
+        carried.absorb(await carry_drafts(config, store, now))
         queue_route_alerts(config, store, now)
         result = await drain(config, store, now, token)
         if queue_route_alerts(config, store, now):
             result.absorb(await drain(config, store, now, token))
         result.absorb(carried)
         await flag_routed(config, store, result.routed)
+        await file_sent_nudges(config, store, now)
         return result
 
     def queue(self, outgoing: Iterable[Outgoing]) -> int:
@@ -165,6 +190,9 @@ class DryRunExecutor:
                       plan.read.last_uid)
 
     def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int:
+        return self._queue(outgoing)
+
+    def commit_nudges(self, plan: NudgePlan, outgoing: Sequence[Outgoing]) -> int:
         return self._queue(outgoing)
 
     def mailbox_done(self, mailbox: str, error: str | None) -> None:

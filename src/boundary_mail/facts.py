@@ -38,6 +38,8 @@ class MessageFacts:
     resent_to: tuple[Address, ...] = ()
     resent_cc: tuple[Address, ...] = ()
     reply_to: tuple[Address, ...] = ()
+    bcc: tuple[Address, ...] = ()  # kept in a Sent copy by most mail clients
+    delivered_to: tuple[str, ...] = ()  # the envelope recipient(s) the server recorded
     subject: str = ""
     date: datetime | None = None
     in_reply_to: tuple[str, ...] = ()

@@ -28,7 +28,7 @@ FETCHED_HEADERS = (
     "Precedence", "List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe", "List-Post",
     "List-Owner", "List-Archive", "X-Auto-Response-Suppress", "X-Loop", "Content-Type",
     "X-Boundary-Mail", "Delivered-To", "MIME-Version", "Content-Transfer-Encoding",
-    "Authentication-Results",
+    "Authentication-Results", "Bcc",
 )
 LIST_HEADERS = (
     "List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe", "List-Post", "List-Owner",
@@ -267,6 +267,8 @@ def parse_facts(
         resent_to=_addresses(fields, "resent-to"),
         resent_cc=_addresses(fields, "resent-cc"),
         reply_to=_addresses(fields, "reply-to"),
+        bcc=_addresses(fields, "bcc"),
+        delivered_to=tuple(a.email for a in _addresses(fields, "delivered-to")),
         subject=subject[:MAX_SUBJECT],
         date=_date(fields),
         in_reply_to=_message_ids(fields, "in-reply-to"),

@@ -55,6 +55,8 @@ from boundary_mail.sync import (
     logout,
     read_batch,
 )
+from boundary_mail.waiting import describe_changes
+from boundary_mail.waiting_plan import WaitingPlanner, lookup_keys
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class WindowRun:
     report: WindowReport
     now: datetime
     relay: RelayLimit  # the biggest message the relay takes, asked when first needed
+    waiting: WaitingPlanner  # what the window's batches start and end of waits on clients
 
 
 async def run_mailbox(
@@ -161,6 +164,8 @@ async def _sync_inbox(
         relay = await run.relay.bytes() if any(r.via == "smtp" for r in routes) else None
 
         plan = plan_inbox(split, read, run.store.snapshot(inbox_keys(split)), run.planner)
+        threads = run.store.open_wait_threads(lookup_keys(d.facts for d in plan.decisions))
+        plan = replace(plan, waits=run.waiting.in_inbox(plan.decisions, threads))
         for decided in plan.decisions:
             log.info(
                 "mailbox=%s msg=%s owner=%s reply=%s rule=%s%s%s%s",
@@ -175,6 +180,7 @@ async def _sync_inbox(
         _count(run, batch, read)
         run.report.plans.extend(plan.decisions)
         run.report.acknowledged.extend(plan.acknowledgments)
+        run.report.waiting.extend(describe_changes(plan.waits))
         run.report.baseline += len(plan.baseline)
         run.report.already_known += len(plan.renumbered)
 
@@ -220,9 +226,12 @@ async def _sync_sent(
     while got is not None:
         batch, read = got
         plan = plan_sent(read, run.store.snapshot(keys_for(read.messages)), run.planner)
+        threads = run.store.open_wait_threads(lookup_keys(read.messages))
+        plan = replace(plan, waits=run.waiting.in_sent(read.messages, threads))
         run.executor.commit_sent(plan)
         _count(run, batch, read)
         run.report.acknowledged.extend(plan.acknowledgments)
+        run.report.waiting.extend(describe_changes(plan.waits))
         got = await _next_read(run, batches, mailbox)
 
 

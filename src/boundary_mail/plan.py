@@ -31,6 +31,7 @@ from boundary_mail.facts import MessageFacts
 from boundary_mail.ladder import LadderStep, due_steps
 from boundary_mail.snapshot import SnapshotKeys, StateSnapshot, keys_for
 from boundary_mail.tracking import Acknowledgment, TrackedItem, is_answered
+from boundary_mail.waiting import NO_WAIT_CHANGES, WaitChanges
 
 FIRST_SYNC_LOOKBACK = timedelta(hours=24)
 ROUTED_KEYWORD = "$Routed"
@@ -78,6 +79,7 @@ class InboxPlan:
     baseline_contacts: frozenset[str] = frozenset()
     renumbered: tuple[tuple[str, int], ...] = ()  # (message_id, new uid) after a rebaseline
     decisions: tuple[MessagePlan, ...] = ()
+    waits: WaitChanges = NO_WAIT_CHANGES  # waits on clients started and ended (see waiting)
 
     @property
     def acknowledgments(self) -> tuple[Acknowledgment, ...]:
@@ -108,6 +110,7 @@ class SentPlan:
     read: FolderRead
     acknowledgments: tuple[Acknowledgment, ...] = ()
     replies: tuple[TeamReply, ...] = ()  # recorded for the cost report
+    waits: WaitChanges = NO_WAIT_CHANGES
 
 
 @dataclass(frozen=True, slots=True)

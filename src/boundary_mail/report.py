@@ -30,6 +30,7 @@ class WindowReport:
     failed_mailboxes: dict[str, str] = field(default_factory=dict)  # name → why
     retry_soon: bool = False  # a server was down or hung up: running again soon may help
     would_send: list[Outgoing] = field(default_factory=list)  # a dry run's mail, to show
+    waiting: list[str] = field(default_factory=list)  # waits on clients: started, ended, nudged
 
     @property
     def ok(self) -> bool:

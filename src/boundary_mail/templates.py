@@ -19,7 +19,8 @@ TEMPLATE_NAMES = (
     "auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2", "contact_note.txt.j2",
     "alert.txt.j2", "ladder.txt.j2", "digest.txt.j2", "digest.html.j2",
     "redirect_notice.txt.j2", "route_failed.txt.j2", "export_index.html.j2",
-    "cost_report.txt.j2", "cost_report.html.j2",
+    "cost_report.txt.j2", "cost_report.html.j2", "nudge.txt.j2", "waiting_report.txt.j2",
+    "digest_waiting.txt.j2", "digest_waiting.html.j2",
 )
 
 

@@ -12,6 +12,7 @@ from boundary_mail.report import WindowReport
 from boundary_mail.store import Store
 from boundary_mail.templates import format_when
 from boundary_mail.upcoming import next_digest, next_windows
+from boundary_mail.waiting_status import format_waiting
 
 SUBJECT_WIDTH = 60
 
@@ -67,6 +68,7 @@ def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str
             f"  {step.kind} (step {step.step}) to {step.to} held: {step.item.owner}'s mailbox"
             " could not be read in this window (their reply may be there)"
         )
+    lines.extend(f"  {line}" for line in report.waiting)
     for mailbox, uid, reason in report.skipped:
         lines.append(f"  [{mailbox}] uid {uid} skipped: {reason}")
     if dry_run:
@@ -165,5 +167,6 @@ def format_status(store: Store, config: Config, now: datetime) -> str:
         lines.append(f"refused for good: {len(failed)}")
         for action in failed:
             lines.append(f"  {action.kind} to {', '.join(action.recipients)}: {action.last_error}")
+    lines.extend(format_waiting(store, config, now))
     lines.extend(format_schedule(config, now))
     return "\n".join(lines)

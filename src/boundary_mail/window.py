@@ -39,6 +39,8 @@ from boundary_mail.secrets import resolve_password
 from boundary_mail.store import Store
 from boundary_mail.sync import fetch_copies
 from boundary_mail.templates import environment
+from boundary_mail.waiting_plan import WaitingPlanner
+from boundary_mail.waiting_window import nudge_clients
 
 __all__ = ["Window", "WindowReport"]
 
@@ -62,9 +64,10 @@ class Window:
                     else StoreExecutor(self.config, self.store, now))
         run = WindowRun(self.config, self.store, self.templates,
                         Planner(self.config, self.calendar, now), executor, report, now,
-                        RelayLimit(self.config))
+                        RelayLimit(self.config), WaitingPlanner(self.config))
         await self._read_mailboxes(run)
         await self._climb_ladder(run)
+        await nudge_clients(run, self.calendar)
         result = await executor.drain()
         report.sent, report.failed, report.uncertain = (result.sent, result.failed,
                                                         result.uncertain)

@@ -117,6 +117,21 @@ def test_a_missing_sent_folder_names_the_key_and_the_folders_that_exist(
     _no_secret(output, mailserver)
 
 
+def test_a_missing_drafts_folder_names_the_folder_the_server_marks(
+    agency: Agency, mailserver: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """drafts = "Nope": the folder for nudges to clients does not exist; the fix names
+    the folder the server marks \\Drafts."""
+    agency.data["mailboxes"][0]["drafts"] = "Nope"
+    code, output = _check(agency, capsys)
+    assert code == 1
+    ann = _line(output, "mailbox 'ann'")
+    assert ('the drafts folder \'Nope\' does not exist; set mailboxes[0].drafts = "Drafts" (the'
+            " server marks it as the Drafts folder)") in ann
+    assert "sent 'Sent' exists" in ann
+    _others_ok(output, "mailbox 'ann'")
+
+
 def test_implicit_tls_on_the_starttls_port_names_smtp_and_the_security_to_use(
     agency: Agency, mailserver: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -269,6 +269,6 @@ def test_every_shipped_template_renders_its_sample(capsys: pytest.CaptureFixture
 
     config = load_config(EXAMPLE)
     samples = sample_messages(config, environment(None, "en"), datetime(2026, 1, 5, tzinfo=UTC))
-    assert len(samples) == 7
+    assert len(samples) == 9  # with the client report, a nudge and a waiting report
     for _templates, compose in samples:
         assert compose().as_bytes()

@@ -26,11 +26,13 @@ CORE = (
     "memory", "policy", "snapshot", "tracking",
     "config_warnings", "upcoming", "export_select", "export_index",
     "config_costs", "costs", "cost_report", "time_import",
+    "config_waiting", "waiting", "waiting_figures", "waiting_plan",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({
     "cli", "compose", "compose_route", "daemon", "digest_job", "doctor", "execute", "export",
-    "export_work", "imap", "cli_costs", "cost_data", "cost_job",
+    "export_work", "imap", "cli_costs", "cost_data", "cost_job", "compose_nudge", "drafts",
+    "waiting_status", "waiting_window",
     "imap_parse", "logs", "mailbox_window", "net", "outbox", "report", "routes", "secrets", "smtp",
     "store", "sync", "urgent", "views", "window",
 })

@@ -7,6 +7,7 @@ One module per seam: `schema` (file, migrations, transactions), `messages` (fold
 contacts, mailbox health), `queue` (outgoing mail), `items` (tracking), `snapshots` (what a
 batch is decided against), `reports` (what the digest reads), `routes` (mail passed on) and
 `costs` (what the cost report reads and keeps).
+`waiting` (what we wait for from clients).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from boundary_mail.store.reports import Reports
 from boundary_mail.store.routes import ROUTE_KINDS, Routes, SourceCopy
 from boundary_mail.store.schema import StateError
 from boundary_mail.store.snapshots import Snapshots
+from boundary_mail.store.waiting import NUDGE_KINDS, Waits
 
 __all__ = [
-    "ROUTE_KINDS", "SCHEMA_VERSION", "BaselineRow", "FolderState", "MailboxHealth", "MessageRecord",
+    "NUDGE_KINDS", "ROUTE_KINDS", "SCHEMA_VERSION", "BaselineRow", "FolderState", "MailboxHealth",
+    "MessageRecord",
     "SendEffects", "SkippedMessage", "SourceCopy", "StateError", "Store", "StoredAction",
 ]
 
 
-class Store(MessageRecords, Queue, Items, Snapshots, Reports, Routes, CostRecords):
+class Store(MessageRecords, Queue, Items, Snapshots, Reports, Routes, CostRecords, Waits):
     """All reads and writes of the state file."""

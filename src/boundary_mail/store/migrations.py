@@ -145,8 +145,38 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX actions_unsent_notes ON actions (note_to)
         WHERE status IN ('pending', 'sending', 'uncertain') AND note_to IS NOT NULL;
     """,
-    # Reserved for another branch's migration (issue 16); the integrator puts it here.
-    5: "",
+    # Waiting on clients (see `waiting`): a team message the client is to answer, its
+    # nudges so far and how the wait ended. The nudges themselves are queued actions (kinds
+    # 'nudge', sent by SMTP, and 'nudge_draft', appended to the member's Drafts folder) whose
+    # source_message_id is the waiting message. A nudge still pending when its wait ends is
+    # 'cancelled' (a new action status: never sent, never counted as unsent).
+    5: """
+    CREATE TABLE waiting (
+        message_id TEXT PRIMARY KEY,   -- the team message (its header Message-ID)
+        mailbox TEXT NOT NULL,         -- where the copy was found
+        folder TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        member TEXT NOT NULL,          -- who wrote it: nudges go out from this address
+        client TEXT NOT NULL,
+        recipients TEXT NOT NULL,      -- JSON list: the client's addresses it went to
+        subject TEXT NOT NULL DEFAULT '',
+        refs TEXT NOT NULL DEFAULT '', -- its References, space-separated (for the nudges)
+        sent_at TEXT NOT NULL,
+        after_days INTEGER NOT NULL,   -- first nudge after this many business days
+        how TEXT NOT NULL,             -- bcc | keyword | all | manual
+        nudges INTEGER NOT NULL DEFAULT 0,
+        last_nudge_at TEXT,
+        reported_at TEXT,              -- the account manager was told (nudges used up)
+        status TEXT NOT NULL DEFAULT 'open',   -- open | answered | done
+        ended_at TEXT,
+        ended_by TEXT NOT NULL DEFAULT '',     -- the client's answer, if it ended that way
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX waiting_open ON waiting (member) WHERE status = 'open';
+    CREATE INDEX waiting_by_sent ON waiting (sent_at);
+    CREATE INDEX actions_by_source ON actions (source_message_id);
+    ALTER TABLE actions ADD COLUMN filed_at TEXT;  -- a sent nudge's copy is in the Sent folder
+    """,
     # The cost report (issue 17): what the team wrote to people outside it (from the Sent
     # folders; one row per message, whichever Sent folder it was found in), and hours
     # imported from a time tracker per client and month (a decimal string), which replace

@@ -138,9 +138,10 @@ class Queue(Database):
     def sendable(self, token: str) -> list[StoredAction]:
         """What this drain may send: pending mail, and uncertain mail of an earlier drain
         that was not resent yet (never twice in one drain, never more than once)."""
-        rows = self._db.execute(  # a route by IMAP is never sent (see `routes`)
-            "SELECT * FROM actions WHERE kind != 'route' AND (status = 'pending' OR (status ="
-            " 'uncertain' AND resends = 0 AND claim IS NOT ?)) ORDER BY id", (token,),
+        rows = self._db.execute(  # routes and drafts go by IMAP (`routes`, `drafts`)
+            "SELECT * FROM actions WHERE kind NOT IN ('route', 'nudge_draft') AND (status ="
+            " 'pending' OR (status = 'uncertain' AND resends = 0 AND claim IS NOT ?)) ORDER BY id",
+            (token,),
         )
         return [_action(r) for r in rows]
 
@@ -153,8 +154,8 @@ class Queue(Database):
             cursor = self._db.execute(
                 "UPDATE actions SET resends = resends + (status = 'uncertain'),"
                 " status = 'sending', claim = ?, attempts = attempts + 1 WHERE id = ? AND"
-                " kind != 'route' AND (status = 'pending' OR (status = 'uncertain' AND resends = 0"
-                " AND claim IS NOT ?))",
+                " kind NOT IN ('route', 'nudge_draft') AND (status = 'pending' OR (status ="
+                " 'uncertain' AND resends = 0 AND claim IS NOT ?))",
                 (token, action.id, token),
             )
         return cursor.rowcount == 1
