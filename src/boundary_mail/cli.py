@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(path)
         if args.command == "check-config":
-            return _check_config(config, path, connect=args.connect)
+            return _check_config(config, path, connect=args.connect, verbose=args.verbose)
         if args.command == "poll":
             return asyncio.run(
                 _poll(config, args.now, dry_run=args.dry_run, urgent_only=args.urgent_only)
@@ -191,12 +191,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
+def _check_config(
+    config: Config, path: str, *, connect: bool = False, verbose: bool = False
+) -> int:
     import jinja2
 
+    from boundary_mail.compose_agreement import first_contact_documents
     from boundary_mail.templates import TEMPLATE_NAMES, environment
 
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     problems = []
     for name in TEMPLATE_NAMES:
         try:
@@ -208,6 +211,8 @@ def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
             )
     if not problems:
         problems = _render_samples(config, env)
+    documents, failed = first_contact_documents(config, env, _SAMPLE_DAY.replace(tzinfo=config.tz))
+    problems += failed
     if problems:
         raise ConfigError(path, problems)
     print(
@@ -216,11 +221,16 @@ def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
     )
     for warning in config_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
+    for heading, document in documents if verbose else []:
+        print(f"\n--- {heading} ---\n{document}", end="")
     if connect:
         from boundary_mail.doctor import check_and_print
 
         return check_and_print(config)
     return 0
+
+
+_SAMPLE_DAY = datetime(2026, 1, 5, 10)  # a Monday in winter: what the samples are dated
 
 
 def _render_samples(config: Config, env: jinja2.Environment) -> list[str]:
@@ -231,9 +241,7 @@ def _render_samples(config: Config, env: jinja2.Environment) -> list[str]:
     from boundary_mail.compose import sample_messages
 
     problems = []
-    for templates, compose in sample_messages(
-        config, env, datetime(2026, 1, 5, 10, tzinfo=config.tz)
-    ):
+    for templates, compose in sample_messages(config, env, _SAMPLE_DAY.replace(tzinfo=config.tz)):
         try:
             compose()
         except jinja2.TemplateError as exc:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from boundary_mail.config_agreement import AgreementConfig, LanguageTag, ZoneName
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 Security = Literal["tls", "starttls", "plain"]
@@ -185,6 +187,9 @@ class ClientConfig(_Strict):
     answer_within_business_days: int | None = Field(default=None, ge=0, le=30)
     monthly_allowance: int | None = Field(default=None, ge=0)
     vip: bool = False
+    language: LanguageTag | None = None  # default: the top-level language
+    timezone: ZoneName | None = None  # replies also show times in this zone
+    agreement: AgreementConfig | None = None  # overrides [agreement] key by key
 
     _am = field_validator("account_manager")(_lower_address)
 

@@ -54,7 +54,8 @@ def test_client_writing_to_the_wrong_person_is_routed_and_told_once(
     assert all(b"$Routed" in f for f in flags.values())
     replies = [m for m in mailserver.messages("catchall") if m["To"] == "maria@acme.test"]
     assert len(replies) == 1, "one auto-reply, naming the contact once"
-    assert "Your point of contact is ann@agency.test" in replies[0].get_body(
+    assert ("Your point of contact is Ann Wright <ann@agency.test>: I have passed your message on,"
+            " and Ann Wright will answer you.") in replies[0].get_body(
         ("plain",)).get_content()  # type: ignore[union-attr]
 
     # The routed copies in Ann's inbox are known by Message-ID: never answered or tracked
@@ -120,7 +121,7 @@ def test_unanswered_message_climbs_the_ladder_once_per_step(
     assert reminder["Auto-Submitted"] == "auto-generated"
     assert "Globex" in str(reminder["Subject"])
     body = reminder.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "missed by 0.0 business hours" in body and "follow-ups: 1" in body
+    assert "Due since:   Tue 17 Nov 3:00\u202fPM CET" in body and "Follow-ups:  1" in body
     (attached,) = list(reminder.iter_attachments())
     assert attached.get_content_type() == "message/rfc822"
     assert attached.get_content()["Message-ID"] == "<inv@globex.test>"
