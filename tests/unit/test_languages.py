@@ -274,3 +274,28 @@ def test_an_unknown_client_language_is_refused_when_the_config_is_read(
 
     with pytest.raises(ConfigError, match=r"clients\[0\]\.language: 'xx' is not a known"):
         load_config(path)
+
+
+def test_check_config_verbose_shows_each_clients_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-v check-config` prints "How we work together" for every client, in its language,
+    with the configured terms."""
+    from boundary_mail.cli import main
+    from tests.integration.agency import render_toml
+
+    data = agency_data()
+    data["clients"][0]["language"] = "de"
+    data["agreement"] = {"payment_net_days": 14}
+    path = tmp_path / "c.toml"
+    path.write_text(render_toml(data))
+
+    assert main(["--config", str(path), "-v", "check-config"]) == 0
+    out = capsys.readouterr().out
+
+    assert "--- So arbeiten wir zusammen: Acme (de) ---" in out
+    assert "Rechnungen sind innerhalb von 14 Tagen zahlbar." in out
+    assert "--- How we work together: Globex (en) ---" in out
+    assert "Invoices are payable within 14 days." in out
+    assert main(["--config", str(path), "check-config"]) == 0
+    assert "How we work together" not in capsys.readouterr().out
