@@ -38,6 +38,8 @@ log = logging.getLogger("boundary_mail")
 # ConfigError/UserError into the usual one-paragraph message.
 COMMAND_MODULES = (
     "boundary_mail.cli_restore",
+    "boundary_mail.cli_announce",
+    "boundary_mail.cli_signature",
 )
 
 # How long a command waits for another process writing the state (a window takes seconds).
@@ -197,6 +199,7 @@ def _check_config(
     import jinja2
 
     from boundary_mail.compose_agreement import first_contact_documents
+    from boundary_mail.compose_announce import announcement_problems
     from boundary_mail.templates import TEMPLATE_NAMES, environment
 
     env = environment(config.templates_dir, config.default_language)
@@ -211,8 +214,9 @@ def _check_config(
             )
     if not problems:
         problems = _render_samples(config, env)
-    documents, failed = first_contact_documents(config, env, _SAMPLE_DAY.replace(tzinfo=config.tz))
-    problems += failed
+    sample_day = _SAMPLE_DAY.replace(tzinfo=config.tz)
+    documents, failed = first_contact_documents(config, env, sample_day)
+    problems += failed + announcement_problems(config, env, sample_day)
     if problems:
         raise ConfigError(path, problems)
     print(

@@ -62,11 +62,20 @@ def _clock_list(times: list[time], day: datetime, config: Config, language: str,
     return ours, theirs
 
 
-def first_contact_document(
-    config: Config, client: ClientConfig | None, contact: str, env: jinja2.Environment,
-    now: datetime,
-) -> str:
-    """The "How we work together" document for `client` in its language, as of `now`."""
+def workday_span(workdays: list[str], language: str) -> str:
+    """The workdays in short: a run of days as 'Mon–Fri' ('Mo.–Fr.', 'пн–пт'), else each."""
+    short = get_day_names("abbreviated", locale=language)
+    numbers = sorted(WEEKDAYS.index(d) for d in workdays)
+    if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{short[numbers[0]]}–{short[numbers[-1]]}"
+    return format_list([str(short[n]) for n in numbers], locale=language)
+
+
+def schedule_context(
+    config: Config, client: ClientConfig | None, contact: str, now: datetime
+) -> dict[str, Any]:
+    """What every client-facing document says about when we read and answer, who the contact
+    is and what counts as urgent, in the client's language, as of `now`."""
     language = config.language_of(client)
     schedule = config.schedule
     zone = config.zone_of(client)
@@ -79,22 +88,32 @@ def first_contact_document(
             if client and client.answer_within_business_days is not None
             else config.response.answer_within_business_days)
     member = config.team.member(contact)
-    keywords = config.urgent.keywords
+    return {
+        "workday_span": workday_span(schedule.workdays, language),
+        "client_name": client.name if client else "",
+        "team_name": config.smtp.from_name,
+        "workdays": workdays,
+        "windows": windows,
+        "local_windows": local_windows,
+        "city": city_of(zone, language) if zone else "",
+        "holidays": bool(schedule.holidays_country),
+        "answer_days": days,
+        "contact": contact,
+        "contact_name": member.name if member else contact,
+        "urgent_keywords": list(config.urgent.keywords),
+        "urgent_scan_minutes": schedule.urgent_scan_minutes,
+        "urgent_channel": config.urgent.channel,
+    }
+
+
+def first_contact_document(
+    config: Config, client: ClientConfig | None, contact: str, env: jinja2.Environment,
+    now: datetime,
+) -> str:
+    """The "How we work together" document for `client` in its language, as of `now`."""
     return render(
         client_env(env, config, client), "first_contact.txt.j2",
-        client_name=client.name if client else "",
-        team_name=config.smtp.from_name,
-        workdays=workdays,
-        windows=windows,
-        local_windows=local_windows,
-        city=city_of(zone, language) if zone else "",
-        holidays=bool(schedule.holidays_country),
-        answer_days=days,
-        contact=contact,
-        contact_name=member.name if member else contact,
-        urgent_keywords=list(keywords),
-        urgent_scan_minutes=schedule.urgent_scan_minutes,
-        urgent_channel=config.urgent.channel,
+        **schedule_context(config, client, contact, now),
         agreement=config.agreement_of(client),
     ).strip() + "\n"
 

@@ -39,7 +39,8 @@ from babel.lists import format_list
 TEMPLATE_NAMES = (
     "auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2", "contact_note.txt.j2",
     "alert.txt.j2", "ladder.txt.j2", "digest.txt.j2", "digest.html.j2",
-    "redirect_notice.txt.j2", "route_failed.txt.j2",
+    "redirect_notice.txt.j2", "route_failed.txt.j2", "announce.txt.j2", "signature.txt.j2",
+    "signature.html.j2",
 )
 SHIPPED = Path(__file__).parent / "templates"
 
@@ -71,6 +72,9 @@ class Templates(jinja2.Environment):
         self.language = language
         self.filters["when"] = lambda value: format_when(value, language)
         self.filters["day"] = lambda value: format_day(value, language)
+        # A date without its weekday ('7 декабря 2026 г.': a noun phrase that takes a case).
+        self.filters["long_date"] = lambda value: format_date(value, "long",
+                                                              locale=_babel(language))
         self.filters["clock"] = lambda value: format_clock(value, language)
         self.filters["number"] = lambda value: format_number(value, language)
         # CLDR's plural category of a count ("one", "few", "many", "other"), for the

@@ -9,6 +9,7 @@ does, in English, German, Danish and Russian.
 from __future__ import annotations
 
 import re
+from datetime import date
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -17,14 +18,16 @@ from typing import Any
 
 import pytest
 
+from boundary_mail.announce import Announcement
 from boundary_mail.compose import compose_auto_reply, compose_contact_note
+from boundary_mail.compose_announce import compose_announcement, signatures
 from boundary_mail.config import Config
 from boundary_mail.config_warnings import config_warnings
 from boundary_mail.decide import AutoReply, ContactNote
 from boundary_mail.errors import ConfigError
 from boundary_mail.languages import CLIENT_TEMPLATES, available_languages, language_problems
 from boundary_mail.templates import SHIPPED, environment
-from tests.unit.factories import BOB, CARLA, agency, agency_data, berlin, message, plan
+from tests.unit.factories import ANN, BOB, CARLA, agency, agency_data, berlin, message, plan
 
 LANGUAGES = ("en", "de", "da", "ru")
 NOW = berlin(23, 10)
@@ -84,6 +87,14 @@ def everything_read(config: Config) -> dict[str, str]:
         "attachment name": str(attached.get_filename()),
         "contact_note.txt.j2": str(noted.get_body(("plain",)).get_content()),  # type: ignore[union-attr]
     }
+    announced = parsed(compose_announcement(
+        Announcement(config.clients[0], CARLA, ANN, "policy-x", date(2026, 12, 7)),
+        config=config, env=ENV, now=NOW).as_bytes())
+    texts["announce subject"] = str(announced["Subject"])
+    texts["announce.txt.j2"] = str(announced.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    (signature,) = signatures(config, ENV, NOW, member=ANN,
+                              language=config.language_of(config.clients[0]))
+    texts["signature.txt.j2"], texts["signature.html.j2"] = signature.text, signature.html
     return {name: text.replace("\r\n", "\n") for name, text in texts.items()}
 
 
@@ -114,6 +125,12 @@ def test_every_template_renders_every_configured_value(lang: str) -> None:
     assert reply.count(city) == 3 and reply.count("MEZ" if lang == "de" else "CET") == 3
     assert "+49 171 555" in reply and "ann@agency.test" in reply
     assert "ann@agency.test" in texts["contact_note.txt.j2"]
+    announced = texts["announce.txt.j2"]
+    assert "asap" in announced and "+49 171 555" in announced and city in announced
+    assert "2026" in texts["announce subject"] and "7" in texts["announce subject"]
+    for part in ("signature.txt.j2", "signature.html.j2"):
+        assert "ann@agency.test" in texts[part]
+        assert ("MEZ" if lang == "de" else "CET") in texts[part]
     assert "Acme" in texts["contact_note.txt.j2"]
 
 
@@ -131,7 +148,8 @@ def test_no_english_sentence_leaks_into_another_language(
     )
     for name, text in which[lang].items():
         english = {line.strip() for line in which["en"][name].splitlines()
-                   if re.search(r"[A-Za-z]{4,}", line) and "<" not in line}
+                   if re.search(r"[A-Za-z]{4,}", line)
+                   and not re.search(r"<|@|Agency Assistant", line)}  # names, not sentences
         ours = {line.strip() for line in text.splitlines()}
         assert not english & ours, (lang, name, english & ours)
         visible = re.sub(r"<[^>]+>|ann@agency\.test|Agency Assistant", " ", text)

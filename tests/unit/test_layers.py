@@ -24,7 +24,7 @@ CORE = (
     "actions", "authresults", "calendar", "chart", "decide", "digest", "digest_data",
     "digest_render", "directory", "errors", "facts", "headers", "ids", "ladder", "plan",
     "memory", "policy", "snapshot", "tracking",
-    "config_warnings", "upcoming",
+    "config_warnings", "upcoming", "announce",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({

@@ -1,0 +1,62 @@
+"""Announcing how we work: who hears it, once each, from whom, from when."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from boundary_mail.announce import (
+    Announcement,
+    contacts_of,
+    default_effective,
+    default_id,
+    plan_announcements,
+)
+from boundary_mail.cli_announce import _effective
+from boundary_mail.errors import UserError
+from tests.unit.factories import ANN, BOB, GINA, agency
+
+CONFIG = agency()
+ACME, GLOBEX = CONFIG.clients
+
+
+def test_a_clients_contacts_are_its_addresses_and_those_seen_never_the_team() -> None:
+    """Configured addresses and the senders seen for it, each once, lower case, sorted; a team
+    address that slipped into the state is nobody to announce to."""
+    seen = ["Maria@acme.test", "tom@acme.test", "maria@acme.test", ANN]
+
+    assert contacts_of(GLOBEX, seen, CONFIG.team_addresses) == [
+        GINA, "maria@acme.test", "tom@acme.test"]
+    assert contacts_of(ACME, [], CONFIG.team_addresses) == []
+
+
+def test_each_contact_hears_once_from_its_account_manager() -> None:
+    """One message per contact, from the client's account manager, keyed by announcement
+    and address (the durable key of the outbox)."""
+    planned = plan_announcements(
+        CONFIG, [ACME, GLOBEX], {"Acme": ["maria@acme.test"], "Globex": []},
+        announcement_id="policy-2026-12-07", effective=date(2026, 12, 7),
+    )
+
+    assert [(a.client.name, a.to, a.sender) for a in planned] == [
+        ("Acme", "maria@acme.test", ANN), ("Globex", GINA, BOB)]
+    assert planned[0].dedupe_key == "announce:policy-2026-12-07:maria@acme.test"
+
+
+def test_by_default_it_takes_effect_in_a_week_and_is_named_by_that_day() -> None:
+    effective = default_effective(date(2026, 11, 30))
+
+    assert effective == date(2026, 12, 7)
+    assert default_id(effective) == "policy-2026-12-07"
+    assert Announcement(GLOBEX, GINA, BOB, default_id(effective), effective).dedupe_key == (
+        f"announce:policy-2026-12-07:{GINA}")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("2026-11-29", "is in the past; announce a change before it takes effect"),
+    ("next monday", "is not a date; write it as YYYY-MM-DD"),
+])
+def test_an_effective_date_must_be_a_day_not_yet_past(value: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        _effective(value, date(2026, 11, 30))
