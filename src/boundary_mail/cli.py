@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also resolve every password, log in to every mailbox and to SMTP (nothing is"
         " sent), and say per account what worked and the fix for what did not",
     )
+    check.add_argument("-v", "--verbose", dest="show_documents", action="store_true",
+                       help="also print each client's \"How we work together\" as they read it")
     sub.add_parser("run", help="run the daemon: check windows, urgent scan and digest")
     poll = sub.add_parser("poll", help="run one check window now")
     poll.add_argument(
@@ -148,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(path)
         if args.command == "check-config":
-            return _check_config(config, path, connect=args.connect, verbose=args.verbose)
+            return _check_config(config, path, connect=args.connect,
+                                 verbose=args.verbose or args.show_documents)
         if args.command == "poll":
             return asyncio.run(
                 _poll(config, args.now, dry_run=args.dry_run, urgent_only=args.urgent_only)

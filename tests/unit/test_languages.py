@@ -315,5 +315,7 @@ def test_check_config_verbose_shows_each_clients_document(
     assert "Rechnungen sind innerhalb von 14 Tagen zahlbar." in out
     assert "--- How we work together: Globex (en) ---" in out
     assert "Invoices are payable within 14 days." in out
+    assert main(["--config", str(path), "check-config", "--verbose"]) == 0
+    assert "--- So arbeiten wir zusammen: Acme (de) ---" in capsys.readouterr().out
     assert main(["--config", str(path), "check-config"]) == 0
     assert "How we work together" not in capsys.readouterr().out
