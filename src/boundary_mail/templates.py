@@ -58,8 +58,10 @@ class Templates(jinja2.Environment):
 
     def __init__(self, user_dir: Path | None, language: str) -> None:
         roots = ([user_dir] if user_dir is not None else []) + [SHIPPED]
-        folders = [str(r / d) for d in language_dirs(language) for r in roots
-                   if (r / d).is_dir()] + [str(r) for r in roots]
+        # A folder that does not exist (yet) is simply passed over at each lookup, so a
+        # language folder added to templates_dir is seen at the next reload.
+        folders = [str(r / d) for d in language_dirs(language) for r in roots]
+        folders += [str(r) for r in roots]
         super().__init__(
             loader=jinja2.FileSystemLoader(folders),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
@@ -70,6 +72,8 @@ class Templates(jinja2.Environment):
         )
         self.user_dir = user_dir
         self.language = language
+        # The same templates in other languages, made once per environment and shared.
+        self.siblings: dict[str, Templates] = {language: self}
         self.filters["when"] = lambda value: format_when(value, language)
         self.filters["day"] = lambda value: format_day(value, language)
         # A date without its weekday ('7 декабря 2026 г.': a noun phrase that takes a case).
@@ -84,16 +88,19 @@ class Templates(jinja2.Environment):
             [f"{start}{i}{end}" for i in items], style="or", locale=_babel(language))
 
     def in_language(self, language: str) -> Templates:
-        """The same templates (same user folder) in another language."""
-        if language == self.language:
-            return self
-        return environment(self.user_dir, language)
+        """The same templates (same user folder) in another language, kept with this one:
+        a window compiles each template once per language it writes in."""
+        sibling = self.siblings.get(language)
+        if sibling is None:
+            sibling = Templates(self.user_dir, language)
+            sibling.siblings = self.siblings
+            self.siblings[language] = sibling
+        return sibling
 
 
-@lru_cache(maxsize=32)
 def environment(user_dir: Path | None, language: str) -> Templates:
-    """The templates of `language`; one environment per folder and language (Jinja caches
-    compiled templates in it and reloads a file that changed)."""
+    """The templates of `language`. Made anew by each window and command, so a template
+    added or changed in templates_dir is used from the next one on."""
     return Templates(user_dir, language)
 
 

@@ -319,3 +319,17 @@ def test_check_config_verbose_shows_each_clients_document(
     assert "--- So arbeiten wir zusammen: Acme (de) ---" in capsys.readouterr().out
     assert main(["--config", str(path), "check-config"]) == 0
     assert "How we work together" not in capsys.readouterr().out
+
+
+def test_a_language_folder_added_later_is_used_without_a_restart(tmp_path: Path) -> None:
+    """A language folder written into templates_dir while boundary-mail runs is used by the
+    next environment (the next command, or the daemon after SIGHUP), over the shipped one."""
+    env = environment(tmp_path, "de")
+    assert env.get_template("contact_note.txt.j2").filename == str(
+        SHIPPED / "de" / "contact_note.txt.j2")
+
+    (tmp_path / "de").mkdir()
+    (tmp_path / "de" / "contact_note.txt.j2").write_text("Hallo {{ name }}\n")
+
+    assert environment(tmp_path, "de").get_template("contact_note.txt.j2").render(
+        name="Erika") == "Hallo Erika\n"
