@@ -180,3 +180,24 @@ def test_urgent_keyword_in_the_text_alerts_too(
     assert "urgent keyword 'urgent' in the text" in alert.get_body(
         ("plain",)).get_content()  # type: ignore[union-attr]
     assert [i.message_id for i in agency.store().open_items() if i.urgent] == ["<co@acme.test>"]
+
+
+def test_the_lead_handling_unassigned_mail_is_reminded_once_and_not_escalated_to_himself(
+    agency: Agency, deliver: Callable[..., None], mailserver: Any
+) -> None:
+    """Mail from someone who is no client is the lead's (triage): at its deadline he gets one
+    reminder; the escalation step after it would go to the lead again, so nothing is sent,
+    and the item has climbed past it (no later window tries again)."""
+    assert agency.poll(at(-3, 10)) == 0  # installed the week before
+    deliver("lead", client_mail(sender="stranger@else.test", to="lead@agency.test",
+                                message_id="<s1@else.test>"), at(0, 9))
+    assert agency.poll(at(0, 10)) == 0
+    assert agency.poll(at(1, 15)) == 0  # the deadline: the reminder
+    assert agency.poll(at(2, 15)) == 0  # 8 business hours later: the escalation step
+    assert agency.poll(at(3, 15)) == 0
+
+    (reminder,) = marked(mailserver, "lead", "reminder")
+    assert "stranger@else.test" in str(reminder["Subject"])
+    assert marked(mailserver, "lead", "escalation") == []
+    item = agency.store().item("<s1@else.test>")
+    assert item is not None and (item.owner, item.ladder_step) == ("lead@agency.test", 2)
