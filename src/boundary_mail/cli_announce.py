@@ -130,7 +130,7 @@ def _show(store: Store, outgoing: list[Outgoing]) -> int:
         print(f"=== {', '.join(out.recipients)}: {_state_of(store, out)} ===")
         print(_readable(out))
     fresh = sum(store.action_status(o.dedupe_key) is None for o in outgoing)
-    print(f"{fresh} of {len(outgoing)} message(s) would be sent (dry run: nothing was sent)")
+    print(f"\n{fresh} of {len(outgoing)} message(s) would be sent (dry run: nothing was sent)")
     return 0
 
 

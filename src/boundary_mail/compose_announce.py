@@ -10,7 +10,7 @@ states the same schedule in a line a team member can put under every mail.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
 import jinja2
 
@@ -30,11 +30,13 @@ from boundary_mail.templates import localized, render
 def compose_announcement(
     a: Announcement, *, config: Config, env: jinja2.Environment, now: datetime
 ) -> Outgoing:
-    """One contact's announcement, with the client's "How we work together" attached."""
-    document = first_contact_document(config, a.client, a.sender, env, now)
+    """One contact's announcement, with the client's "How we work together" attached; its
+    times are named as they will be on the effective day (CET, or CEST from spring on)."""
+    as_of = datetime.combine(a.effective, time(12), tzinfo=config.tz)
+    document = first_contact_document(config, a.client, a.sender, env, as_of)
     title = document_title(document)
     rendered = render(client_env(env, config, a.client), "announce.txt.j2",
-                      **schedule_context(config, a.client, a.sender, now),
+                      **schedule_context(config, a.client, a.sender, as_of),
                       effective=a.effective, document_title=title)
     subject, _, body = rendered.partition("\n")
     member = config.team.member(a.sender)

@@ -60,3 +60,17 @@ def test_by_default_it_takes_effect_in_a_week_and_is_named_by_that_day() -> None
 def test_an_effective_date_must_be_a_day_not_yet_past(value: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         _effective(value, date(2026, 11, 30))
+
+
+def test_the_announcement_names_the_zone_of_the_day_it_takes_effect() -> None:
+    """Announced in March for April: the windows are in summer time then (CEST)."""
+    from boundary_mail.compose_announce import compose_announcement
+    from boundary_mail.templates import environment
+    from tests.unit.factories import berlin
+
+    a = Announcement(GLOBEX, GINA, BOB, "summer", date(2026, 4, 6))
+    out = compose_announcement(a, config=CONFIG, env=environment(None, "en"),
+                               now=berlin(20, 10, month=3))
+
+    assert "at 10:00\u202fAM and 3:00\u202fPM CEST" in out.preview()
+    assert out.preview().count("CET") == 0
