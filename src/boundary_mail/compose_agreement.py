@@ -10,8 +10,10 @@ title, which also names the attached file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.dates import format_time, get_day_names
@@ -29,6 +31,18 @@ def client_env(
     return localized(env, config.language_of(client))
 
 
+def other_clock(
+    config: Config, client: ClientConfig | None, moments: Iterable[datetime]
+) -> ZoneInfo | None:
+    """The client's zone when its clock reads differently from ours at any of `moments`
+    (Paris beside Berlin says nothing new)."""
+    zone = config.zone_of(client)
+    if zone is None or all(m.astimezone(zone).utcoffset() == m.astimezone(config.tz)
+                           .utcoffset() for m in moments):
+        return None
+    return zone
+
+
 def local_times(
     promise: Promise, config: Config, client: ClientConfig | None
 ) -> dict[str, Any]:
@@ -38,7 +52,7 @@ def local_times(
     moments = {"received_at": promise.received_at, "read_at": promise.read_at,
                "answer_by": promise.answer_by}
     here = {k: v.astimezone(config.tz) for k, v in moments.items()}
-    zone = config.zone_of(client)
+    zone = other_clock(config, client, here.values())
     there = {k: format_elsewhere(v.astimezone(zone), here[k], language) if zone else ""
              for k, v in moments.items()}
     return {"promise": here, "local": there,
@@ -78,12 +92,13 @@ def schedule_context(
     is and what counts as urgent, in the client's language, as of `now`."""
     language = config.language_of(client)
     schedule = config.schedule
-    zone = config.zone_of(client)
+    day = now.astimezone(config.tz)
+    zone = other_clock(config, client, [datetime.combine(day.date(), t, tzinfo=config.tz)
+                                        for t in schedule.check_windows])
     names = get_day_names("wide", locale=language)
     workdays = format_list([str(names[WEEKDAYS.index(d)]) for d in schedule.workdays],
                            locale=language)
-    windows, local_windows = _clock_list(schedule.check_windows, now.astimezone(config.tz),
-                                         config, language, zone)
+    windows, local_windows = _clock_list(schedule.check_windows, day, config, language, zone)
     days = (client.answer_within_business_days
             if client and client.answer_within_business_days is not None
             else config.response.answer_within_business_days)

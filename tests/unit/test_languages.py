@@ -333,3 +333,13 @@ def test_a_language_folder_added_later_is_used_without_a_restart(tmp_path: Path)
 
     assert environment(tmp_path, "de").get_template("contact_note.txt.j2").render(
         name="Erika") == "Hallo Erika\n"
+
+
+def test_a_client_whose_clock_reads_like_ours_gets_no_second_time() -> None:
+    """Paris reads the same as Berlin: "10:00 AM CET", no "(10:00 AM in Paris)"."""
+    data = agency_data()
+    data["clients"][0]["timezone"] = "Europe/Paris"
+    texts = everything_read(Config(**data))
+
+    assert "Paris" not in texts["auto_reply.txt.j2"]
+    assert "Paris" not in texts["first_contact.txt.j2"]
