@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,33 @@ def test_the_announcement_names_the_zone_of_the_day_it_takes_effect() -> None:
 
     assert "at 10:00\u202fAM and 3:00\u202fPM CEST" in out.preview()
     assert out.preview().count("CET") == 0
+
+
+def test_signature_prints_each_member_in_each_language_in_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """English (the top-level language) and German (Acme's), for every member; text and HTML
+    state the schedule and the promise."""
+    from boundary_mail.cli import main
+    from tests.integration.agency import render_toml
+    from tests.unit.factories import agency_data
+
+    data = agency_data()
+    data["clients"][0]["language"] = "de"
+    path = tmp_path / "c.toml"
+    path.write_text(render_toml(data))
+
+    assert main(["--config", str(path), "signature"]) == 0
+    out = capsys.readouterr().out
+
+    for member in CONFIG.team.members:
+        for lang in ("en", "de"):
+            assert f"=== {member.name} <{member.address}> ({lang}): text ===" in out
+            assert f"=== {member.name} <{member.address}> ({lang}): HTML ===" in out
+    assert ("I read and answer email Mon–Fri at 10:00\u202fAM and 3:00\u202fPM CET and reply"
+            " within 1 working day.") in out
+    assert ("Ich lese und beantworte E-Mails Mo.–Fr. um 10:00 und 15:00 MEZ und antworte"
+            " innerhalb eines Werktages.") in out
+    assert main(["--config", str(path), "signature", "--language", "fr"]) == 1
+    assert "--language 'fr' has no templates; use one of da, de, en, ru" in (
+        capsys.readouterr().err)
