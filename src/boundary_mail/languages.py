@@ -30,9 +30,10 @@ def _roots(user_dir: Path | None) -> list[Path]:
 
 
 def missing_templates(language: str, user_dir: Path | None) -> list[str]:
-    """The client templates `language` lacks (none for English, the top of the folder)."""
+    """The client templates `language` lacks (none for English, the top of the folder, in
+    any regional form: en_GB's own folder is optional)."""
     dirs = language_dirs(language)
-    if not dirs:
+    if language.replace("-", "_").split("_")[0] == "en":
         return []
     return [name for name in CLIENT_TEMPLATES
             if not any((root / d / name).is_file() for root in _roots(user_dir) for d in dirs)]

@@ -343,3 +343,13 @@ def test_a_client_whose_clock_reads_like_ours_gets_no_second_time() -> None:
 
     assert "Paris" not in texts["auto_reply.txt.j2"]
     assert "Paris" not in texts["first_contact.txt.j2"]
+
+
+def test_regional_forms_use_their_languages_templates_with_their_own_dates() -> None:
+    """en_GB is English with British dates; de_AT is German with Austrian ones."""
+    british = everything_read(config_in("en_GB"))["auto_reply.txt.j2"]
+    austrian = everything_read(config_in("de_AT"))["auto_reply.txt.j2"]
+
+    assert language_problems(config_in("en_GB")) == language_problems(config_in("de_AT")) == []
+    assert "Monday, 23 November 2026" in british and "Thank you" in british
+    assert "Montag, 23. November 2026" in austrian and "vielen Dank" in austrian
