@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from datetime import date, datetime, timedelta
+from time import monotonic, sleep
 from typing import TYPE_CHECKING
 
 from boundary_mail.announce import SEEN_MONTHS, default_effective, default_id
@@ -95,10 +95,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
         outgoing = [compose_announcement(a, config=config, env=env, now=now) for a in planned]
         if args.dry_run:
             return _show(store, outgoing)
-        from boundary_mail.lock import holding
-
-        with holding(config.state_dir, "an announcement", wait_seconds=LOCK_WAIT_SECONDS):
-            return _send(config, store, outgoing, now, per_minute=args.per_minute)
+        return _send(config, store, outgoing, now, per_minute=args.per_minute)
     finally:
         store.close()
 
@@ -137,7 +134,10 @@ def _show(store: Store, outgoing: list[Outgoing]) -> int:
 def _send(
     config: Config, store: Store, outgoing: list[Outgoing], now: datetime, *, per_minute: int
 ) -> int:
-    """Queue the new ones in batches of `per_minute` and drain each batch, a minute apart."""
+    """Queue the new ones in batches of `per_minute` and drain each batch, a minute apart.
+    The state lock is held for one batch at a time, so check windows run in between; each
+    batch looks again at what is queued already (another run may have been faster)."""
+    from boundary_mail.lock import holding
     from boundary_mail.outbox import drain
 
     for out in outgoing:
@@ -148,20 +148,21 @@ def _send(
     errors: list[str] = []
     batches = [fresh[i:i + per_minute] for i in range(0, len(fresh), per_minute)] or [[]]
     for number, batch in enumerate(batches):
-        started = time.monotonic()
-        with store.transaction():
-            for out in batch:
-                store.add_action(
-                    dedupe_key=out.dedupe_key, kind=out.kind, source_message_id="",
-                    envelope_from=out.envelope_from, recipients=out.recipients,
-                    outgoing_message_id=out.message_id, raw=out.as_bytes(),
-                    on_sent=out.on_sent, now=now,
-                )
-                print(f"{out.recipients[0]}: queued")
-        result = asyncio.run(drain(config, store, now))
+        started = monotonic()
+        with holding(config.state_dir, "an announcement", wait_seconds=LOCK_WAIT_SECONDS):
+            with store.transaction():
+                for out in batch:
+                    if store.add_action(
+                        dedupe_key=out.dedupe_key, kind=out.kind, source_message_id="",
+                        envelope_from=out.envelope_from, recipients=out.recipients,
+                        outgoing_message_id=out.message_id, raw=out.as_bytes(),
+                        on_sent=out.on_sent, now=now,
+                    ):
+                        print(f"{out.recipients[0]}: queued")
+            result = asyncio.run(drain(config, store, now))
         sent, failed, errors = sent + result.sent, failed + result.failed, errors + result.errors
         if number + 1 < len(batches):
-            time.sleep(max(0.0, 60.0 - (time.monotonic() - started)))
+            sleep(max(0.0, 60.0 - (monotonic() - started)))
     print(f"sent {sent}, failed {failed}")
     for error in errors:
         print(f"error: {error}")

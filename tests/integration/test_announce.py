@@ -80,3 +80,26 @@ def test_sending_twice_reaches_each_contact_exactly_once(
         assert attached.get_filename() == "How we work together.txt"
     assert [s.status for s in agency.store().actions("announce")] == ["sent"] * 3
     assert len(announcements(mailserver, 4, timeout=1)) == 3
+
+
+def test_at_most_per_minute_go_out_in_each_minute(
+    agency: Agency, mailserver: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two a minute, three contacts: two go out, then it waits out the minute (the wait is
+    recorded here instead of slept), then the third."""
+    import boundary_mail.cli_announce
+
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        assert len(announcements(mailserver, 2)) == 2, "the first two are out before the wait"
+
+    monkeypatch.setattr(boundary_mail.cli_announce, "sleep", wait)
+    assert agency.cli("announce", "--all", "--send", "--per-minute", "2", "--now",
+                      ANNOUNCED) == 0
+
+    assert "sent 3, failed 0" in capsys.readouterr().out
+    assert len(waits) == 1 and 50 < waits[0] <= 60
+    assert len(announcements(mailserver, 3)) == 3
