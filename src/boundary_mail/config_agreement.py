@@ -60,10 +60,12 @@ class AgreementConfig(BaseModel):
     new_work_within_business_days: _Days | None = None
     turnaround: str = ""
     # Payment: net days (0 = due on receipt), interest on late payment (percent a month), a
-    # late fee (free text, e.g. "EUR 40"), and free text said after them.
+    # late fee (free text, e.g. "EUR 40"), each phase paid before the next starts, and free
+    # text said after them.
     payment_net_days: _Days | None = None
     late_interest_percent_per_month: float | None = Field(default=None, ge=0, le=100)
     late_fee: str = ""
+    paid_before_next_phase: bool = False  # "the next phase starts once the last is paid"
     payment: str = ""
     # What we need from the client: one person on their side, feedback within N business days.
     client_contact: bool = False
@@ -82,7 +84,8 @@ class AgreementConfig(BaseModel):
     @property
     def states_payment(self) -> bool:
         return (self.payment_net_days is not None or self.late_interest_percent_per_month
-                is not None or bool(self.late_fee) or bool(self.payment))
+                is not None or bool(self.late_fee) or self.paid_before_next_phase
+                or bool(self.payment))
 
     @property
     def asks_of_client(self) -> bool:

@@ -41,6 +41,7 @@ FULL_AGREEMENT: dict[str, Any] = {
     "payment_net_days": 14,
     "late_interest_percent_per_month": 1.5,
     "late_fee": "EUR 40",
+    "paid_before_next_phase": True,
     "client_contact": True,
     "feedback_within_business_days": 3,
     "late_feedback_moves_dates": True,
@@ -120,6 +121,9 @@ def test_every_template_renders_every_configured_value(lang: str) -> None:
                   " 5 ", " 3 ", "asap", "+49 171 555", "Ann <ann@agency.test>", "Acme"):
         assert value in document, (lang, value)
     assert ("1.5" if lang == "en" else "1,5") in document
+    phase = {"en": "next phase", "de": "nächste Projektphase", "da": "Næste fase",
+             "ru": "Следующий этап"}[lang]
+    assert phase in document
     reply = texts["auto_reply.txt.j2"]
     city = "Нью-Йорк" if lang == "ru" else "New York"
     assert reply.count(city) == 3 and reply.count("MEZ" if lang == "de" else "CET") == 3
@@ -164,7 +168,7 @@ def test_without_an_agreement_no_terms_turnaround_or_urgent_keyword_are_stated(
     the client's duties or urgent mail, in any template of any language."""
     forbidden = {
         "en": ["invoice", "payable", "payment", "turnaround", "urgent", "late fee", "interest",
-               "changes", "new work", "feedback"],
+               "changes", "new work", "feedback", "phase"],
         "de": ["Rechnung", "Zahlung", "Bearbeitungszeit", "dringend", "Mahngebühr", "Zinsen",
                "Änderungen", "Aufträg", "Rückmeldung"],
         "da": ["Faktura", "betal", "Leveringstid", "haster", "Hastesag", "gebyr", "renter",
