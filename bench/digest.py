@@ -130,7 +130,7 @@ def in_process(config_path: Path) -> tuple[float, float, int, int]:
     finally:
         store.close()
     built = time.perf_counter() - start
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     size = 0
     for d in digests:
         rendered = render_digest(env, d, config)

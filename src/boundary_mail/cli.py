@@ -41,6 +41,8 @@ COMMAND_MODULES = (
     "boundary_mail.cli_export",
     "boundary_mail.cli_costs",
     "boundary_mail.cli_waiting",
+    "boundary_mail.cli_announce",
+    "boundary_mail.cli_signature",
 )
 
 # How long a command waits for another process writing the state (a window takes seconds).
@@ -80,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also resolve every password, log in to every mailbox and to SMTP (nothing is"
         " sent), and say per account what worked and the fix for what did not",
     )
+    check.add_argument("-v", "--verbose", dest="show_documents", action="store_true",
+                       help="also print each client's \"How we work together\" as they read it")
     sub.add_parser("run", help="run the daemon: check windows, urgent scan and digest")
     poll = sub.add_parser("poll", help="run one check window now")
     poll.add_argument(
@@ -149,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(path)
         if args.command == "check-config":
-            return _check_config(config, path, connect=args.connect)
+            return _check_config(config, path, connect=args.connect,
+                                 verbose=args.verbose or args.show_documents)
         if args.command == "poll":
             return asyncio.run(
                 _poll(config, args.now, dry_run=args.dry_run, urgent_only=args.urgent_only)
@@ -194,12 +199,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
+def _check_config(
+    config: Config, path: str, *, connect: bool = False, verbose: bool = False
+) -> int:
     import jinja2
 
+    from boundary_mail.compose_agreement import first_contact_documents
+    from boundary_mail.compose_announce import announcement_problems
     from boundary_mail.templates import TEMPLATE_NAMES, environment
 
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     problems = []
     for name in TEMPLATE_NAMES:
         try:
@@ -211,6 +220,9 @@ def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
             )
     if not problems:
         problems = _render_samples(config, env)
+    sample_day = _SAMPLE_DAY.replace(tzinfo=config.tz)
+    documents, failed = first_contact_documents(config, env, sample_day)
+    problems += failed + announcement_problems(config, env, sample_day)
     if problems:
         raise ConfigError(path, problems)
     print(
@@ -219,11 +231,16 @@ def _check_config(config: Config, path: str, *, connect: bool = False) -> int:
     )
     for warning in config_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
+    for heading, document in documents if verbose else []:
+        print(f"\n--- {heading} ---\n{document}", end="")
     if connect:
         from boundary_mail.doctor import check_and_print
 
         return check_and_print(config)
     return 0
+
+
+_SAMPLE_DAY = datetime(2026, 1, 5, 10)  # a Monday in winter: what the samples are dated
 
 
 def _render_samples(config: Config, env: jinja2.Environment) -> list[str]:
@@ -234,9 +251,7 @@ def _render_samples(config: Config, env: jinja2.Environment) -> list[str]:
     from boundary_mail.compose import sample_messages
 
     problems = []
-    for templates, compose in sample_messages(
-        config, env, datetime(2026, 1, 5, 10, tzinfo=config.tz)
-    ):
+    for templates, compose in sample_messages(config, env, _SAMPLE_DAY.replace(tzinfo=config.tz)):
         try:
             compose()
         except jinja2.TemplateError as exc:

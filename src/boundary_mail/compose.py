@@ -19,7 +19,14 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 import jinja2
+from babel.dates import format_date
 
+from boundary_mail.compose_agreement import (
+    client_env,
+    document_title,
+    first_contact_document,
+    local_times,
+)
 from boundary_mail.compose_mime import (
     MARKER_HEADER,
     POLICY,
@@ -38,7 +45,7 @@ from boundary_mail.digest import Digest, render_digest
 from boundary_mail.ladder import LadderStep
 from boundary_mail.outgoing import Outgoing
 from boundary_mail.policy import reply_subject
-from boundary_mail.templates import format_when, render
+from boundary_mail.templates import format_clock, format_when, render
 
 __all__ = [
     "MARKER_HEADER", "Outgoing", "compose_alert", "compose_auto_reply", "compose_contact_note",
@@ -66,30 +73,34 @@ def compose_auto_reply(
         auto_submitted="auto-replied", marker=config.smtp.from_address,
     )
     thread(msg, facts.thread_id, facts.references)
-    tz = config.tz
     attach = config.response.first_contact == "attach"
+    client_templates = client_env(env, config, action.client)
+    agreement = (first_contact_document(config, action.client, action.contact, env, now)
+                 if action.first_contact else "")
     context = {
         "name": facts.sender.name if facts.sender else "",
-        "promise": _local_promise(action, tz),
+        **local_times(action.promise, config, action.client),
         "contact": action.contact,
+        "contact_name": _owner_name(config, action.contact) or action.contact,
+        "passed_on": _passed_on(action),
         "owner": action.from_address,
         "owner_name": owner_name or action.from_address,
         "urgent_channel": config.urgent.channel if action.urgent else "",
         "first_contact": action.first_contact,
         "attach": attach,
+        "document_title": document_title(agreement) if agreement else "",
     }
-    text = render(env, "auto_reply.txt.j2", **context)
-    agreement = _agreement(action, config, env) if action.first_contact else ""
+    text = render(client_templates, "auto_reply.txt.j2", **context)
     if agreement and not attach:
         text = f"{text}\n\n{agreement}"
     msg.set_content(text)
     if config.response.html:
-        msg.add_alternative(render(env, "auto_reply.html.j2", **context), subtype="html")
+        msg.add_alternative(render(client_templates, "auto_reply.html.j2", **context),
+                            subtype="html")
     if agreement and attach:
-        msg.add_attachment(
-            agreement.encode("utf-8"), maintype="text", subtype="plain",
-            filename="How we work together.txt",
-        )
+        # A str part: it carries charset=utf-8, so "Zahlungsbedingungen" stays readable.
+        msg.add_attachment(agreement, subtype="plain", charset="utf-8",
+                           filename=f"{document_title(agreement)}.txt")
     on_sent: dict[str, object] = {"reply": {"sender": action.to, "kind": action.kind}}
     if action.first_contact:
         on_sent["welcomed"] = action.to
@@ -115,41 +126,22 @@ def _outgoing(
     )
 
 
-def _local_promise(action: AutoReply, tz: object) -> dict[str, datetime]:
-    p = action.promise
-    return {
-        "received_at": p.received_at.astimezone(tz),  # type: ignore[arg-type]
-        "read_at": p.read_at.astimezone(tz),  # type: ignore[arg-type]
-        "answer_by": p.answer_by.astimezone(tz),  # type: ignore[arg-type]
-    }
-
-
-def _agreement(action: AutoReply, config: Config, env: jinja2.Environment) -> str:
-    schedule = config.schedule
-    client = action.client
-    days = (
-        client.answer_within_business_days
-        if client and client.answer_within_business_days is not None
-        else config.response.answer_within_business_days
-    )
-    return render(
-        env,
-        "first_contact.txt.j2",
-        client_name=client.name if client else "",
-        team_name=config.smtp.from_name,
-        workdays=", ".join(d.capitalize() for d in schedule.workdays),
-        windows=" and ".join(w.strftime("%H:%M") for w in schedule.check_windows),
-        timezone=config.timezone,
-        answer_days=days,
-        contact=action.contact,
-        urgent_channel=config.urgent.channel,
-        turnaround="",
-        payment_terms="",
-    )
+def _passed_on(action: AutoReply) -> bool:
+    """The client's message went on to its contact (decide's route rule: a client's mail
+    that reached someone else and was not addressed to the contact too)."""
+    facts = action.facts
+    return (action.client is not None and action.contact != action.from_address
+            and all(r.email != action.contact for r in facts.recipients))
 
 
 def _local(moment: datetime, config: Config) -> str:
-    return format_when(moment.astimezone(config.tz), config.locale)
+    return format_when(moment.astimezone(config.tz), config.default_language)
+
+
+def _short(moment: datetime, config: Config) -> str:
+    """'Tue 24 Nov 3:00 PM CET': a recent moment, short enough for a summary line."""
+    local, language = moment.astimezone(config.tz), config.default_language
+    return f"{format_date(local, 'EEE d MMM', locale=language)} {format_clock(local, language)}"
 
 
 def compose_contact_note(
@@ -168,7 +160,8 @@ def compose_contact_note(
     )
     thread(msg, facts.thread_id, facts.references)
     msg.set_content(render(
-        env, "contact_note.txt.j2", name=facts.sender.name if facts.sender else "",
+        client_env(env, config, action.client), "contact_note.txt.j2",
+        name=facts.sender.name if facts.sender else "",
         contact=action.contact, contact_name=contact_name or action.contact,
         owner_name=owner_name or action.from_address, client_name=action.client.name,
     ))
@@ -257,12 +250,6 @@ def compose_ladder(
     item = step.item
     client = item.client or "unassigned sender"
     word = "Reminder" if step.kind == "reminder" else "Escalation"
-    summary = (
-        f"{client} · {item.sender} · received {_local(item.received_at, config)} · deadline"
-        f" {_local(item.deadline, config)} · missed by {step.overdue_hours:.1f} business hours"
-        f" · follow-ups: {item.followups}"
-    )
-
     def build(attached: bool) -> EmailMessage:
         msg = base_message(
             kind=step.kind, dedupe_key=step.dedupe_key, from_email=config.smtp.from_address,
@@ -271,7 +258,10 @@ def compose_ladder(
             auto_submitted="auto-generated", marker=config.smtp.from_address,
         )
         msg.set_content(render(
-            env, "ladder.txt.j2", kind=step.kind, summary=summary, owner=item.owner,
+            env, "ladder.txt.j2", kind=step.kind, client=client, sender=item.sender,
+            received=_local(item.received_at, config),
+            due_since=_short(item.deadline, config), followups=item.followups,
+            owner=item.owner,
             owner_name=_owner_name(config, item.owner) or item.owner, subject=item.subject,
             message_id=item.message_id, step=step.step, attached=attached,
             too_big=bool(original) and not attached, where=where or "its mailbox",

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from boundary_mail.config_agreement import AgreementConfig, LanguageTag, for_client
 from boundary_mail.config_costs import CostsConfig
 from boundary_mail.config_sections import (
     WEEKDAYS,
@@ -62,6 +63,8 @@ class Config(BaseSettings):
     )
 
     timezone: str = "UTC"
+    # The language clients read (templates and Babel dates); `locale` is its old name.
+    language: LanguageTag | None = None
     locale: str = "en"
     state_dir: Path = Path("/var/lib/boundary-mail")
     templates_dir: Path | None = None
@@ -72,6 +75,7 @@ class Config(BaseSettings):
     response: ResponseConfig = ResponseConfig()
     escalation: EscalationConfig = EscalationConfig()
     urgent: UrgentConfig = UrgentConfig()
+    agreement: AgreementConfig = AgreementConfig()
     digest: DigestConfig = DigestConfig()
     costs: CostsConfig = CostsConfig()
     waiting: WaitingConfig = WaitingConfig()  # what we wait for from clients (config_waiting)
@@ -118,6 +122,23 @@ class Config(BaseSettings):
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def default_language(self) -> str:
+        """`language`, else the old `locale` key (so "de_DE" now means German text too)."""
+        return self.language or self.locale.replace("-", "_")
+
+    def language_of(self, client: ClientConfig | None) -> str:
+        return (client.language if client and client.language else None) or self.default_language
+
+    def zone_of(self, client: ClientConfig | None) -> ZoneInfo | None:
+        """The client's own time zone, when configured and not ours."""
+        if client is None or client.timezone is None or client.timezone == self.timezone:
+            return None
+        return ZoneInfo(client.timezone)
+
+    def agreement_of(self, client: ClientConfig | None) -> AgreementConfig:
+        return for_client(self.agreement, client.agreement if client else None)
 
     @property
     def triage_owner(self) -> str:
@@ -177,7 +198,9 @@ def _describe(error: Any) -> str:
 
 def cross_check(config: Config) -> list[str]:
     """Checks that span several sections: contacts exist, names are unique, clients don't clash."""
-    problems: list[str] = []
+    from boundary_mail.languages import language_problems
+
+    problems: list[str] = language_problems(config)
     team = config.team.addresses
     known = team | {config.team.lead}
     for i, member in enumerate(config.team.members):

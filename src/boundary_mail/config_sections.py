@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from boundary_mail.config_agreement import AgreementConfig, LanguageTag, ZoneName
 from boundary_mail.config_costs import ClientCosts
 from boundary_mail.config_waiting import WaitingOverride
 
@@ -193,6 +194,9 @@ class ClientConfig(_Strict):
     monthly_fee: Decimal | None = Field(default=None, ge=0)  # retainer or the month's invoice
     costs: ClientCosts | None = None  # the client's own minutes (see config_costs)
     waiting: WaitingOverride | None = None  # this client's own [waiting] keys
+    language: LanguageTag | None = None  # default: the top-level language
+    timezone: ZoneName | None = None  # replies also show times in this zone
+    agreement: AgreementConfig | None = None  # overrides [agreement] key by key
 
     _am = field_validator("account_manager")(_lower_address)
 

@@ -19,7 +19,18 @@ def _hhmm(moment: object) -> str:
 def config_warnings(config: Config) -> list[str]:
     """Every warning about `config`, in the order of the file's sections."""
     return [
-        *_schedule(config), *_team(config), *_logins(config), *_costs(config), *_waiting(config)
+        *_language(config), *_schedule(config), *_team(config), *_logins(config),
+        *_costs(config), *_waiting(config),
+    ]
+
+
+def _language(config: Config) -> list[str]:
+    if "locale" not in config.model_fields_set or config.language:
+        return []
+    return [
+        f"locale: the key is now called language, and it chooses the templates too: clients"
+        f" are written to in {config.default_language!r} (text and dates); rename locale to"
+        " language"
     ]
 
 

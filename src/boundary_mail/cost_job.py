@@ -36,7 +36,7 @@ KIND = "client_report"
 
 
 def rendered(config: Config, report: CostReport) -> RenderedReport:
-    return render_report(environment(config.templates_dir, config.locale), report, config)
+    return render_report(environment(config.templates_dir, config.default_language), report, config)
 
 
 def compose_report(report: CostReport, config: Config, now: datetime) -> Outgoing:

@@ -47,7 +47,7 @@ class RenderedReport:
 
 
 def _formatters(config: Config, currency: str) -> dict[str, Callable[..., str]]:
-    locale = config.locale
+    locale = config.default_language
 
     def money(value: Decimal | None) -> str:
         return "—" if value is None else format_currency(cents(value), currency, locale=locale)
@@ -81,7 +81,7 @@ def subject_of(report: CostReport, config: Config) -> str:
         summary = f"{losing} clients cost more than they pay"
     else:
         summary = "no client costs more than it pays"
-    month = format_date(report.month.first_day, "MMMM y", locale=config.locale)
+    month = format_date(report.month.first_day, "MMMM y", locale=config.default_language)
     return f"Client report for {month}: {summary}"
 
 

@@ -200,6 +200,16 @@ class Digest:
         return max(0, len(self.waiting) - WAITING_LISTED)
 
     @property
+    def reminders(self) -> tuple[SentRecord, ...]:
+        """Today's ladder mail to the point of contact: "no answer yet"."""
+        return tuple(s for s in self.escalated if s.kind == "reminder")
+
+    @property
+    def escalations(self) -> tuple[SentRecord, ...]:
+        """Today's ladder mail past the point of contact (to a backup or the lead)."""
+        return tuple(s for s in self.escalated if s.kind != "reminder")
+
+    @property
     def suppressed_total(self) -> int:
         return sum(r.count for r in self.suppressed)
 

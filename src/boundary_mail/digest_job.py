@@ -63,7 +63,7 @@ def todays_digests(store: Store, config: Config, now: datetime) -> list[Digest]:
 
 
 def compose_all(digests: list[Digest], config: Config, now: datetime) -> list[Outgoing]:
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     return [compose_digest(d, config=config, env=env, now=now) for d in digests]
 
 
@@ -137,7 +137,7 @@ def print_report(report: DigestReport) -> int:
 def show(config: Config, digests: list[Digest], out: str | None) -> int:
     """Print the digests' text, or write their HTML: `out` for the lead's, and each member's
     beside it (or into `out` when it is a directory)."""
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     if out is None:
         for d in digests:
             print(render_digest(env, d, config).text)

@@ -44,7 +44,7 @@ def format_age(age: timedelta) -> str:
 
 
 def _formatters(config: Config) -> dict[str, Callable[..., str]]:
-    tz, locale = config.tz, config.locale
+    tz, locale = config.tz, config.default_language
 
     def moment(value: datetime) -> str:
         return format_datetime(value, "EEE d MMM HH:mm", tzinfo=tz, locale=locale)
@@ -97,7 +97,7 @@ def render_digest(env: jinja2.Environment, digest: Digest, config: Config) -> Re
     """Plain text and HTML (CSS inlined for mail clients; nothing remote) of one digest."""
     context: dict[str, Any] = {
         "digest": digest,
-        "subject": digest.subject(config.locale),
+        "subject": digest.subject(config.default_language),
         "timezone": config.timezone,
         "team_name": config.smtp.from_name,
         "load_days": LOAD_DAYS,
@@ -107,6 +107,6 @@ def render_digest(env: jinja2.Environment, digest: Digest, config: Config) -> Re
     }
     text = render(env, "digest.txt.j2", **context)
     html = render(
-        env, "digest.html.j2", **context, chart=Markup(chart_svg(digest, config.locale))  # noqa: S704 - built and escaped by chart.py
+        env, "digest.html.j2", **context, chart=Markup(chart_svg(digest, config.default_language))  # noqa: S704 - built and escaped by chart.py
     )
     return RenderedDigest(context["subject"], text, INLINER.inline(html))

@@ -101,7 +101,7 @@ class StoreExecutor:
     def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int:
         with self.store.transaction():
             queued = self.queue(outgoing)
-            for step in plan.steps:
+            for step in plan.taken:
                 self.store.set_ladder_step(step.item.message_id, step.step)
         return queued
 

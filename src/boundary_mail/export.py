@@ -111,7 +111,7 @@ def run_export(
     """Scan, fetch, write; see the module docstring. Raises ExportIncomplete (nothing at
     --out) when something could not be read, unless request.allow_incomplete."""
     check_destination(request.out)
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     env.get_template(INDEX_TEMPLATE)  # a broken override of it is said now, not after hours
     index, result = ExportIndex(), ExportResult()
     work = WorkDir(request.out, {  # a resumed run must be the same export

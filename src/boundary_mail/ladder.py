@@ -7,6 +7,11 @@ client and the reminder to the team can never disagree. A step notifies the acco
 queued are counted on the item (`ladder_step`); an acknowledgment at any time closes the item,
 which stops the ladder. After an outage, every step that fell due is still sent, in order:
 nothing is lost, nothing repeats.
+
+Nobody is told twice about one item. A step whose recipient an earlier step already notified
+(the lead who owns unassigned mail, reminded at the deadline, is not then "escalated" to
+himself) goes to the owner's backup instead, if there is one not yet told; otherwise the step
+is *skipped*: it is taken (the item climbs past it) and nothing is sent.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ class LadderStep:
         return "reminder" if self.notify == "account_manager" else "escalation"
 
     @property
+    def skipped(self) -> bool:
+        """Everyone this step could tell was told by an earlier one: nothing to send."""
+        return not self.to
+
+    @property
     def dedupe_key(self) -> str:
         return f"ladder:{self.item.message_id}:{self.step}"
 
@@ -48,6 +58,24 @@ def recipient(notify: str, owner: str, team: TeamConfig) -> str:
         member = team.member(owner)
         return member.backup if member and member.backup else team.lead
     return team.lead
+
+
+def recipients(
+    steps: Sequence[EscalationStep], owner: str, team: TeamConfig
+) -> list[str]:
+    """Who each step tells ("" for a skipped step): its own recipient unless an earlier step
+    told them already, then the owner's backup unless told already, else nobody."""
+    member = team.member(owner)
+    backup = member.backup if member else None
+    told: set[str] = set()
+    out = []
+    for step in steps:
+        to = recipient(step.notify, owner, team)
+        if to in told:
+            to = backup if backup and backup not in told else ""
+        told.add(to)
+        out.append(to)
+    return out
 
 
 def due_steps(
@@ -64,6 +92,7 @@ def due_steps(
         if not item.is_open or now < item.deadline:
             continue
         overdue = calendar.business_hours_between(item.deadline, now)
+        told = recipients(steps, item.owner, team)
         for number, step in enumerate(steps, start=1):
             if number <= item.ladder_step:
                 continue
@@ -73,7 +102,7 @@ def due_steps(
             due.append(
                 LadderStep(
                     item=item, step=number, notify=step.notify,
-                    to=recipient(step.notify, item.owner, team), due_at=at,
+                    to=told[number - 1], due_at=at,
                     overdue_hours=overdue,
                 )
             )

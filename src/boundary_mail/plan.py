@@ -117,6 +117,13 @@ class SentPlan:
 class LadderPlan:
     steps: tuple[LadderStep, ...] = ()
     held: tuple[LadderStep, ...] = ()  # due, but the owner's mailbox could not be read
+    skipped: tuple[LadderStep, ...] = ()  # taken, nothing sent: everyone was told already
+
+    @property
+    def taken(self) -> tuple[LadderStep, ...]:
+        """The steps the items climb past in this window, each item's in order."""
+        return tuple(sorted((*self.steps, *self.skipped),
+                            key=lambda s: (s.item.message_id, s.step)))
 
 
 @dataclass(slots=True)
@@ -251,6 +258,7 @@ def plan_ladder(
         steps=config.escalation.steps, calendar=calendar, team=config.team, now=now,
     )
     return LadderPlan(
-        steps=tuple(s for s in steps if s.item.owner not in unread_owners),
+        steps=tuple(s for s in steps if s.item.owner not in unread_owners and not s.skipped),
         held=tuple(s for s in steps if s.item.owner in unread_owners),
+        skipped=tuple(s for s in steps if s.item.owner not in unread_owners and s.skipped),
     )

@@ -40,7 +40,7 @@ def preview(
     facts = parse_facts(_header_block(sender, mailbox.owner, subject, arrived),
                         mailbox=mailbox.name, folder=mailbox.inbox, uid=1, received_at=arrived)
     (plan,) = planner.plan_inbox([facts], StateSnapshot())
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     shown = [f"From {sender} to {mailbox.owner}, arriving"
              f" {arrived.astimezone(config.tz):%a %Y-%m-%d %H:%M %Z}: {plan.reply.reason}"]
     for action in plan.actions:

@@ -172,7 +172,7 @@ def queue_route_alerts(config: Config, store: Store, now: datetime) -> int:
     due = [r for r in store.failed_routes() if r.failed_at is None]
     if not due:
         return 0
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     owners = {m.name: m.owner for m in config.mailboxes}
     queued = 0
     with store.transaction():

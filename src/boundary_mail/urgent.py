@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 async def urgent_scan(config: Config, store: Store, now: datetime) -> WindowReport:
     report = WindowReport(now=now)
     planner = Planner(config, BusinessCalendar.from_config(config.schedule, config.tz), now)
-    env = environment(config.templates_dir, config.locale)
+    env = environment(config.templates_dir, config.default_language)
     executor = StoreExecutor(config, store, now)
     for mailbox in config.mailboxes:
         state = store.folder_state(mailbox.name, mailbox.inbox)

@@ -19,7 +19,7 @@ SUBJECT_WIDTH = 60
 
 def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str:
     """What a window did (or, with --dry-run, would do), for a person to read."""
-    tz = config.tz
+    tz, language = config.tz, config.default_language
     lines = [
         f"check window at {report.now.astimezone(tz):%Y-%m-%d %H:%M %Z}"
         + (" (dry run: nothing sent or recorded)" if dry_run else ""),
@@ -38,8 +38,8 @@ def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str
         if plan.track is not None:
             lines.append(
                 f"      tracked for {plan.track.owner}: read"
-                f" {format_when(plan.promise.read_at.astimezone(tz), config.locale)};"
-                f" answer by {format_when(plan.promise.answer_by.astimezone(tz), config.locale)}"
+                f" {format_when(plan.promise.read_at.astimezone(tz), language)};"
+                f" answer by {format_when(plan.promise.answer_by.astimezone(tz), language)}"
             )
         if plan.followup_of is not None:
             lines.append(f"      follow-up of {plan.followup_of} (counted, not a new item)")
@@ -61,7 +61,8 @@ def format_report(report: WindowReport, config: Config, *, dry_run: bool) -> str
     for step in report.ladder:
         lines.append(
             f"  {step.kind} (step {step.step}) to {step.to}: {step.item.client or 'unassigned'}"
-            f" {step.item.sender}, {step.overdue_hours:.1f} business hours past its deadline"
+            f" {step.item.sender}, due since"
+            f" {format_when(step.item.deadline.astimezone(tz), language)}"
         )
     for step in report.held:
         lines.append(
@@ -116,7 +117,7 @@ def format_schedule(config: Config, now: datetime) -> list[str]:
 def format_status(store: Store, config: Config, now: datetime) -> str:
     """Open items by owner (age, deadline, ladder step, subject), then the outgoing queue,
     then when the next check windows and the next digest run."""
-    tz = config.tz
+    tz, language = config.tz, config.default_language
     pending = store.pending_actions()
     failed = [a for a in store.actions() if a.status == "failed"]
     lines = [
@@ -126,7 +127,7 @@ def format_status(store: Store, config: Config, now: datetime) -> str:
     ]
     for health in store.mailbox_health():
         if health.failed_at is not None:
-            since = (format_when(health.last_ok_at.astimezone(tz), config.locale)
+            since = (format_when(health.last_ok_at.astimezone(tz), language)
                      if health.last_ok_at else "it was set up")
             lines.append(f"mailbox {health.mailbox}: not read since {since}: {health.error}")
     items = store.open_items()
@@ -146,7 +147,7 @@ def format_status(store: Store, config: Config, now: datetime) -> str:
             ])
             lines.append(
                 f"    {item.message_id}  {item.client or 'unassigned'} {item.sender}"
-                f"  age {age}  answer by {format_when(item.deadline.astimezone(tz), config.locale)}"
+                f"  age {age}  answer by {format_when(item.deadline.astimezone(tz), language)}"
                 f"  ladder {item.ladder_step}/{steps}{flags}{overdue}"
             )
             lines.append(f"      subject: {shown_subject(item.subject) or '(none)'}")

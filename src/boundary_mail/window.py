@@ -56,7 +56,7 @@ class Window:
         self.config = config
         self.store = store
         self.calendar = BusinessCalendar.from_config(config.schedule, config.tz)
-        self.templates = environment(config.templates_dir, config.locale)
+        self.templates = environment(config.templates_dir, config.default_language)
 
     async def run(self, now: datetime, *, dry_run: bool = False) -> WindowReport:
         report = WindowReport(now=now)
@@ -147,7 +147,7 @@ class Window:
             unread_owners=unread_owners, config=self.config, calendar=self.calendar, now=now,
         )
         report.held.extend(plan.held)
-        if not plan.steps:
+        if not plan.taken:
             return
         originals = await self._fetch_originals(
             run, [s.item.message_id for s in plan.steps], skip=set(report.failed_mailboxes)
@@ -161,9 +161,9 @@ class Window:
                                                step.item.folder))
             for step in plan.steps
         ]
-        for step in plan.steps:
+        for step in plan.taken:
             log.info("ladder msg=%s step=%d kind=%s to=%s", message_key(step.item.message_id),
-                     step.step, step.kind, step.to)
+                     step.step, step.kind, step.to or "nobody (all told already)")
         report.queued += run.executor.commit_ladder(plan, outgoing)
         report.ladder.extend(plan.steps)
 

@@ -58,12 +58,12 @@ def test_friday_1605_message_gets_one_reply_with_monday_and_tuesday(
     assert reply["X-Auto-Response-Suppress"] == "All"
     assert reply["In-Reply-To"] == "<hp-1@acme.test>"
     assert reply["Subject"] == "Auto: Homepage copy"
-    text = reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Friday, November 13, 2026 4:05\u202fPM" in text
-    assert "It will be read:       Monday, November 16, 2026 10:00\u202fAM" in text
-    assert "answer by: Tuesday, November 17, 2026 3:00\u202fPM" in text
+    text = reply.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert "Your message arrived:        Friday, November 13, 2026, 4:05\u202fPM CET\n" in text
+    assert "It will be read:             Monday, November 16, 2026, 10:00\u202fAM CET\n" in text
+    assert "answer by:  Tuesday, November 17, 2026, 3:00\u202fPM CET\n" in text
     html = reply.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert "Monday, November 16, 2026 10:00\u202fAM" in html
+    assert "Monday, November 16, 2026, 10:00\u202fAM CET" in html
     # The first message of a new client carries "How we work together", once.
     names = [p.get_filename() for p in reply.iter_attachments()]
     assert names == ["How we work together.txt"]

@@ -16,30 +16,36 @@ from tests.digest_week import NOW, config_data, seed_week
 from tests.integration.agency import Agency
 
 # What each recipient's digest must say, in the text part and in the HTML summary tiles
-# (waiting, overdue, escalated today, acknowledged today, clients over allowance).
+# (waiting, overdue, reminders today, escalated today, acknowledged today, clients over
+# allowance).
+REMINDERS = "Reminders sent (no answer by the promised time): "
+ESCALATED = "Escalated (to a backup or the lead): "
 WANT = {
     "ann": {
         "subject": "Digest for Ann Wright · Mon 23 Nov: 4 waiting, 2 overdue",
-        "text": ["WAITING ON YOU: 4 (2 overdue)", "Escalated: 1", "Acknowledged: 1",
+        "text": ["WAITING ON YOU: 4 (2 overdue)", REMINDERS + "0",
+                 ESCALATED + "1", "Acknowledged: 1",
                  "Routed to you: 1", "Auto-replies sent: 2", "Auto-replies withheld: 4",
                  "2 × mailing-list mail (list-header)", "New messages: 2, follow-ups: 1"],
-        "tiles": [4, 2, 1, 1, 1],
+        "tiles": [4, 2, 0, 1, 1, 1],
         "clients": ["Acme", "Initech"],
     },
     "bob": {
         "subject": "Digest for Bob Stone · Mon 23 Nov: 2 waiting, 1 overdue",
-        "text": ["WAITING ON YOU: 2 (1 overdue)", "Escalated: 1", "Acknowledged: 0",
+        "text": ["WAITING ON YOU: 2 (1 overdue)", REMINDERS + "1",
+                 ESCALATED + "0", "Acknowledged: 0",
                  "Routed to you: 0", "Auto-replies sent: 1", "Auto-replies withheld: 1",
                  "1 × bulk or list mail (Precedence) (precedence)"],
-        "tiles": [2, 1, 1, 0, 0],
+        "tiles": [2, 1, 1, 0, 0, 0],
         "clients": ["Globex"],
     },
     "lead": {
         "subject": "Digest for Lee Lead · Mon 23 Nov: 7 waiting, 3 overdue",
-        "text": ["WAITING ON EVERYONE: 7 (3 overdue)", "Escalated: 2", "Acknowledged: 1",
+        "text": ["WAITING ON EVERYONE: 7 (3 overdue)", REMINDERS + "1",
+                 ESCALATED + "1", "Acknowledged: 1",
                  "Routed to the right contact: 1", "Auto-replies sent: 4",
                  "Auto-replies withheld: 6", "New messages: 4, follow-ups: 2"],
-        "tiles": [7, 3, 2, 1, 1],
+        "tiles": [7, 3, 1, 1, 1, 1],
         "clients": ["Acme", "Globex", "(unassigned senders)", "Initech"],
     },
 }

@@ -49,8 +49,8 @@ def test_mail_first_read_after_an_outage_is_promised_from_the_window_that_reads_
     (reply,) = mailserver.wait_for("catchall", 1)
     assert reply["To"] == "maria@acme.test"
     read, answer_by = stated(reply)
-    assert read == "Thursday, November 19, 2026 10:00 AM"
-    assert answer_by == "Friday, November 20, 2026 3:00 PM"
+    assert read == "Thursday, November 19, 2026, 10:00 AM CET"
+    assert answer_by == "Friday, November 20, 2026, 3:00 PM CET"
     assert not {"Monday", "Tuesday", "Wednesday"} & set(re.findall(r"\w+day", read + answer_by))
     item = agency.store().item("<brief@acme.test>")
     assert item is not None and (item.read_at, item.deadline) == (at(3, 10), at(4, 15))
@@ -77,8 +77,8 @@ def test_the_daemon_started_after_the_10_oclock_window_runs_it_at_once(
     daemon.clock = lambda: at(3, 10, 3)
     asyncio.run(daemon.missed_window_job())
     (reply,) = mailserver.wait_for("catchall", 1)
-    assert stated(reply) == ("Thursday, November 19, 2026 10:03 AM",
-                             "Friday, November 20, 2026 3:00 PM")
+    assert stated(reply) == ("Thursday, November 19, 2026, 10:03 AM CET",
+                             "Friday, November 20, 2026, 3:00 PM CET")
     assert read_last_window(agency.config.state_dir) == at(3, 10)
 
     daemon.clock = lambda: at(3, 10, 4)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import boundary_mail
 from boundary_mail.data import example_config
+from boundary_mail.languages import CLIENT_TEMPLATES
 
 REPO = Path(__file__).resolve().parents[2]
 CREDENTIALS = ("smtp", "imap-ann", "imap-bob")  # what the example config names
@@ -40,6 +42,12 @@ def test_sdist_and_wheel_build_without_warnings_and_pass_twine_check(tmp_path: P
     assert built == [f"boundary_mail-{version}-py3-none-any.whl", f"boundary_mail-{version}.tar.gz"]
     checked = _run(sys.executable, "-m", "twine", "check", "--strict", *tmp_path.iterdir())
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Every shipped language's templates are in the wheel, not only the English ones.
+    with zipfile.ZipFile(tmp_path / built[0]) as whl:
+        names = set(whl.namelist())
+    for language in ("de", "da", "ru"):
+        for template in CLIENT_TEMPLATES:
+            assert f"boundary_mail/templates/{language}/{template}" in names
 
 
 def test_pipx_installs_a_working_command_from_the_wheel(wheel: Path, tmp_path: Path) -> None:

@@ -54,7 +54,8 @@ def test_client_writing_to_the_wrong_person_is_routed_and_told_once(
     assert all(b"$Routed" in f for f in flags.values())
     replies = [m for m in mailserver.messages("catchall") if m["To"] == "maria@acme.test"]
     assert len(replies) == 1, "one auto-reply, naming the contact once"
-    assert "Your point of contact is ann@agency.test" in replies[0].get_body(
+    assert ("Your point of contact is Ann Wright <ann@agency.test>: I have passed your message on,"
+            " and Ann Wright will answer you.") in replies[0].get_body(
         ("plain",)).get_content()  # type: ignore[union-attr]
 
     # The routed copies in Ann's inbox are known by Message-ID: never answered or tracked
@@ -120,7 +121,7 @@ def test_unanswered_message_climbs_the_ladder_once_per_step(
     assert reminder["Auto-Submitted"] == "auto-generated"
     assert "Globex" in str(reminder["Subject"])
     body = reminder.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "missed by 0.0 business hours" in body and "follow-ups: 1" in body
+    assert "Due since:   Tue 17 Nov 3:00\u202fPM CET" in body and "Follow-ups:  1" in body
     (attached,) = list(reminder.iter_attachments())
     assert attached.get_content_type() == "message/rfc822"
     assert attached.get_content()["Message-ID"] == "<inv@globex.test>"
@@ -179,3 +180,24 @@ def test_urgent_keyword_in_the_text_alerts_too(
     assert "urgent keyword 'urgent' in the text" in alert.get_body(
         ("plain",)).get_content()  # type: ignore[union-attr]
     assert [i.message_id for i in agency.store().open_items() if i.urgent] == ["<co@acme.test>"]
+
+
+def test_the_lead_handling_unassigned_mail_is_reminded_once_and_not_escalated_to_himself(
+    agency: Agency, deliver: Callable[..., None], mailserver: Any
+) -> None:
+    """Mail from someone who is no client is the lead's (triage): at its deadline he gets one
+    reminder; the escalation step after it would go to the lead again, so nothing is sent,
+    and the item has climbed past it (no later window tries again)."""
+    assert agency.poll(at(-3, 10)) == 0  # installed the week before
+    deliver("lead", client_mail(sender="stranger@else.test", to="lead@agency.test",
+                                message_id="<s1@else.test>"), at(0, 9))
+    assert agency.poll(at(0, 10)) == 0
+    assert agency.poll(at(1, 15)) == 0  # the deadline: the reminder
+    assert agency.poll(at(2, 15)) == 0  # 8 business hours later: the escalation step
+    assert agency.poll(at(3, 15)) == 0
+
+    (reminder,) = marked(mailserver, "lead", "reminder")
+    assert "stranger@else.test" in str(reminder["Subject"])
+    assert marked(mailserver, "lead", "escalation") == []
+    item = agency.store().item("<s1@else.test>")
+    assert item is not None and (item.owner, item.ladder_step) == ("lead@agency.test", 2)

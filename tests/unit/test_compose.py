@@ -25,7 +25,7 @@ from boundary_mail.compose import (
 from boundary_mail.config import Config
 from boundary_mail.decide import AutoReply, ContactNote, Redirect, UrgentAlert
 from boundary_mail.ladder import LadderStep, due_steps
-from boundary_mail.templates import environment, format_when
+from boundary_mail.templates import environment
 from tests.unit.compose_cases import BODY, BROKEN
 from tests.unit.factories import (
     ANN,
@@ -285,16 +285,19 @@ def test_a_ladder_step_without_the_original_says_how_to_find_it() -> None:
     assert "<m1@acme.test>" in text_of(message)
 
 
-def test_the_ladder_summary_names_client_sender_deadline_and_delay() -> None:
-    """One summary line: the client, the sender, the deadline and by how much it was missed
-    (8 business hours at the escalation)."""
+def test_the_ladder_names_client_sender_and_since_when_it_is_due() -> None:
+    """The client, the sender, when it arrived and since when it is due, each on its own
+    labelled line, every time with its zone: "Due since: Tue 24 Nov 3:00 PM CET", never
+    "missed by 0.0 business hours"."""
     step = ladder_steps()[1]
     text = text_of(parsed(compose_ladder(step, ORIGINAL, config=CONFIG, env=ENV, now=NOW)))
 
-    (line,) = [line for line in text.splitlines() if "missed by" in line]
-    assert "Acme" in line and CARLA in line
-    assert f"deadline {format_when(berlin(24, 15), 'en')}" in line
-    assert "missed by 8.0 business hours" in line
+    text = text.replace("\r\n", "\n")
+    assert "Client:      Acme\n" in text
+    assert f"From:        {CARLA}\n" in text
+    assert "Due since:   Tue 24 Nov 3:00\u202fPM CET\n" in text
+    assert "Received:    Monday, November 23, 2026" in text
+    assert "business hours" not in text
 
 
 # -- the auto-reply: urgent channel and contact ------------------------------------------------

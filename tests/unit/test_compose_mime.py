@@ -71,7 +71,7 @@ def test_the_preview_shows_plain_text_decoded_not_quoted_printable() -> None:
     assert "=\n" not in preview and "=E2" not in preview and "=C3" not in preview
     assert "Hello Jürgen Köhler,\n" in preview
     assert "I read and answer email at fixed\n" in preview
-    assert "Monday, November 23, 2026 8:00\u202fAM" in preview
+    assert "Monday, November 23, 2026, 8:00\u202fAM CET" in preview
 
 
 def test_the_preview_lists_the_html_alternative_and_attachments_one_line_each() -> None:

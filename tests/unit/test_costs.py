@@ -213,6 +213,7 @@ def test_fees_without_an_hourly_rate_are_warned_of_once() -> None:
     from boundary_mail.config_warnings import config_warnings
 
     data = config().model_dump()
+    data.pop("locale")  # the old name of language: set, it is warned of too
     data["costs"]["hourly_rate"] = None
     warnings = config_warnings(Config(**data))
     assert warnings == [

@@ -107,6 +107,15 @@ def test_a_lead_who_is_also_a_member_gets_one_digest(digests: dict[str, Digest])
     assert digests[LEAD].is_lead and not digests[ANN].is_lead
 
 
+def test_the_digest_tells_reminders_from_escalations(digests: dict[str, Digest]) -> None:
+    """Bob's own reminder is a reminder; Ann's item that went on to the lead is an
+    escalation: the lead's digest counts one of each, never the reminder as escalated."""
+    lead = digests[LEAD]
+
+    assert [s.kind for s in lead.reminders] == ["reminder"]
+    assert [s.kind for s in lead.escalations] == ["escalation"]
+
+
 def test_escalated_today_means_sent_today_in_local_time(digests: dict[str, Digest]) -> None:
     """Wednesday's reminder and the still-queued reminder are not 'escalated today'."""
     lead = digests[LEAD].escalated
@@ -156,9 +165,13 @@ def test_text_and_html_carry_the_counts_and_the_over_allowance_marker(
 ) -> None:
     r = render_digest(environment(None, "en"), digests[ANN], config)
     assert "WAITING ON YOU: 4 (2 overdue)" in r.text
-    assert "Escalated: 1" in r.text and "Acknowledged: 1" in r.text
+    assert "Reminders sent (no answer by the promised time): 0" in r.text
+    assert "Escalated (to a backup or the lead): 1" in r.text and "Acknowledged: 1" in r.text
     assert "Auto-replies sent: 2" in r.text and "Auto-replies withheld: 4" in r.text
     assert "2 × mailing-list mail (list-header)" in r.text
+    # Every number of the client load is labelled with what it counts, and over what period.
+    assert ("client                messages 7d     messages 30d    follow-ups 7d / 30d   "
+            "after hours 7d / 30d (share)") in r.text
     acme = next(line for line in r.text.splitlines() if line.strip().startswith("Acme  "))
     assert "4 / 2.1" in acme and "10 / 9" in acme and "OVER ALLOWANCE" in acme
     initech = next(line for line in r.text.splitlines() if line.strip().startswith("Initech  "))

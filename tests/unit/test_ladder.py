@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from boundary_mail.config import EscalationStep, TeamConfig
-from boundary_mail.ladder import LadderStep, due_steps, recipient
+from boundary_mail.ladder import LadderStep, due_steps, recipient, recipients
 from boundary_mail.tracking import TrackedItem
 from tests.unit.factories import (
     ANN,
@@ -171,6 +171,50 @@ def test_recipient_of_each_kind_of_step(notify: str, owner: str, to: str) -> Non
     assert recipient(notify, owner, CONFIG.team) == to
 
 
+def team_with(lead_backup: str | None) -> TeamConfig:
+    members = [m.model_copy(update={"backup": lead_backup}) if m.address == LEAD else m
+               for m in CONFIG.team.members]
+    return CONFIG.team.model_copy(update={"members": members})
+
+
+def test_the_lead_handling_triage_is_reminded_once_never_escalated_to_himself() -> None:
+    """Unassigned mail is the lead's: the reminder goes to him at the deadline; the
+    escalation to "the lead" would tell him the same again, so with no backup the step is
+    taken and sends nothing."""
+    item = tracked_item(deadline=DEADLINE, owner=LEAD)
+
+    steps = due(item, now=berlin(25, 15), team=team_with(None))
+
+    assert [(s.step, s.kind, s.to, s.skipped) for s in steps] == [
+        (1, "reminder", LEAD, False), (2, "escalation", "", True)]
+
+
+def test_the_step_after_the_leads_reminder_goes_to_his_backup() -> None:
+    """With a backup configured for the lead, the escalation goes there instead."""
+    item = tracked_item(deadline=DEADLINE, owner=LEAD)
+
+    steps = due(item, now=berlin(25, 15), team=team_with(BOB))
+
+    assert summary(steps) == [(1, "reminder", LEAD), (2, "escalation", BOB)]
+
+
+@pytest.mark.parametrize(
+    ("notify", "expected"),
+    [
+        pytest.param(["account_manager", "backup", "lead"], [ANN, BOB, LEAD], id="all-new"),
+        pytest.param(["account_manager", "account_manager"], [ANN, BOB], id="twice-the-owner"),
+        pytest.param(["backup", "backup", "lead"], [BOB, "", LEAD], id="backup-told"),
+        pytest.param(["lead", "lead", "lead"], [LEAD, BOB, ""], id="lead-thrice"),
+    ],
+)
+def test_nobody_is_told_twice_about_one_item(notify: list[str], expected: list[str]) -> None:
+    """Who each step tells, for Ann's client: a step aimed at someone told already goes to
+    Ann's backup (Bob) if he was not told, else to nobody."""
+    steps = [EscalationStep(after_business_hours=i, notify=n) for i, n in enumerate(notify)]
+
+    assert recipients(steps, ANN, CONFIG.team) == expected
+
+
 def test_the_dedupe_key_names_the_message_and_the_step() -> None:
     """The durable key of a step is stable: "ladder:<Message-ID>:<step>", whenever computed."""
     item = tracked_item(deadline=DEADLINE, message_id="<m7@acme.test>")
@@ -227,6 +271,8 @@ def test_windows_emit_every_step_at_most_once_in_order_never_early(
             assert now >= deadline
             assert deadline <= step.due_at <= now
         emitted += [s.step for s in found]
+        told = [s.to for s in found if s.to]
+        assert len(set(told)) == len(told), "nobody is told twice about one item"
         if found:
             item = tracked_item(deadline=deadline, ladder_step=found[-1].step)
 

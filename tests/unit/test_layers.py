@@ -27,6 +27,7 @@ CORE = (
     "config_warnings", "upcoming", "export_select", "export_index",
     "config_costs", "costs", "cost_report", "time_import",
     "config_waiting", "waiting", "waiting_figures", "waiting_plan",
+    "config_warnings", "upcoming", "announce",
 )
 # The shell: the core may not import these, nor anything inside them (the `store` package).
 SHELL = frozenset({

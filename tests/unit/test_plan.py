@@ -70,3 +70,21 @@ def test_the_ladder_waits_for_an_owner_whose_mailbox_was_not_read() -> None:
                        calendar=calendar_of(config), now=MONDAY_WINDOW)
     assert {s.item.message_id for s in plan.steps} == {"<b@acme.test>"}
     assert {s.item.message_id for s in plan.held} == {"<a@acme.test>"}
+
+
+def test_a_step_with_nobody_new_to_tell_is_taken_and_sends_nothing() -> None:
+    """Unassigned mail is the lead's (no backup): his reminder goes out, the escalation to
+    "the lead" would tell him again, so it is planned as taken (the item climbs past it, the
+    store records step 2) and nothing is sent for it."""
+    from tests.unit.factories import LEAD
+
+    config = agency()
+    due = MONDAY_WINDOW - timedelta(days=5)
+    items = [tracked_item(deadline=due, message_id="<u@else.test>", owner=LEAD)]
+    planner = Planner(config, calendar_of(config), MONDAY_WINDOW)
+    plan = plan_ladder(items, planner.memory, unread_owners=set(), config=config,
+                       calendar=calendar_of(config), now=MONDAY_WINDOW)
+
+    assert [(s.step, s.to) for s in plan.steps] == [(1, LEAD)]
+    assert [(s.step, s.to) for s in plan.skipped] == [(2, "")]
+    assert [s.step for s in plan.taken] == [1, 2]

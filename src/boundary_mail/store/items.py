@@ -96,3 +96,14 @@ class Items(Database):
             "SELECT message_id FROM items WHERE status = 'open' AND message_id IN ({marks})",
             message_ids,
         )}
+
+    def senders_since(self, since: datetime) -> dict[str, set[str]]:
+        """Per client name: every address whose mail was tracked for it since `since` (the
+        contacts an announcement goes to)."""
+        found: dict[str, set[str]] = {}
+        for client, sender in self._db.execute(
+            "SELECT DISTINCT client, sender FROM items WHERE client != '' AND received_at >= ?",
+            (iso(since),),
+        ):
+            found.setdefault(client, set()).add(sender)
+        return found
