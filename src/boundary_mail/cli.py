@@ -38,6 +38,7 @@ log = logging.getLogger("boundary_mail")
 # ConfigError/UserError into the usual one-paragraph message.
 COMMAND_MODULES = (
     "boundary_mail.cli_restore",
+    "boundary_mail.cli_auth",
 )
 
 # How long a command waits for another process writing the state (a window takes seconds).

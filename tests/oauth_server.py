@@ -1,0 +1,295 @@
+"""A local OAuth2 authorization server for the tests, built from Authlib's server components.
+
+Flask hosts Authlib's `AuthorizationServer` on 127.0.0.1 (a free port) with the grants and
+endpoints boundary-mail and Dovecot need: device authorization (RFC 8628) and its
+device-code grant, the refresh-token grant (RFC 6749 §6), and token introspection (RFC 7662),
+which Dovecot's oauth2 passdb asks about every token it is shown. Only the models (clients,
+tokens, device codes, the user's approval) are ours, in memory; the protocol is Authlib's.
+
+A test plays the user (`approve`), and the provider's side of trouble: an access token that
+expires early (`expire_access_tokens`) and a refresh token that is revoked (`revoke`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc8628 import (
+    DeviceAuthorizationEndpoint,
+    DeviceCodeGrant,
+    DeviceCredentialDict,
+)
+from flask import Flask, request
+from werkzeug.serving import make_server
+
+CLIENT_ID = "boundary-mail-test"
+DOVECOT_ID = "dovecot"
+DEVICE_GRANT = DeviceCodeGrant.GRANT_TYPE
+
+
+@dataclass
+class Client(ClientMixin):  # type: ignore[misc]
+    client_id: str
+    client_secret: str = field(repr=False)
+    grant_types: tuple[str, ...] = ()
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str:
+        return ""
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return scope
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return secrets.compare_digest(client_secret, self.client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+@dataclass
+class Token(TokenMixin):  # type: ignore[misc]
+    client_id: str
+    user: str
+    scope: str
+    access_token: str
+    refresh_token: str | None
+    issued_at: float
+    expires_in: int
+    revoked: bool = False
+
+    def check_client(self, client: Client) -> bool:
+        return client.client_id == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.expires_in
+
+    def is_expired(self) -> bool:
+        return time.time() >= self.issued_at + self.expires_in
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+
+@dataclass
+class State:
+    """Everything the server knows, shared by its handlers (under one lock)."""
+
+    clients: dict[str, Client]
+    tokens: list[Token] = field(default_factory=list)
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # device_code → data
+    approvals: dict[str, str] = field(default_factory=dict)  # user_code → user
+    device_codes_issued: list[str] = field(default_factory=list)
+    token_requests: list[str] = field(default_factory=list)  # grant types, in order
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def by_access(self, value: str) -> Token | None:
+        return next((t for t in self.tokens if t.access_token == value), None)
+
+    def by_refresh(self, value: str) -> Token | None:
+        return next((t for t in self.tokens if t.refresh_token == value), None)
+
+
+def build_app(state: State, lifetime: int) -> Flask:
+    app = Flask("test-authorization-server")
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {DEVICE_GRANT: lifetime, "refresh_token": lifetime}
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+
+    def save_token(data: dict[str, Any], req: Any) -> None:
+        with state.lock:
+            state.tokens.append(Token(
+                client_id=req.client.client_id, user=req.user, scope=data.get("scope", ""),
+                access_token=data["access_token"], refresh_token=data.get("refresh_token"),
+                issued_at=time.time(), expires_in=int(data["expires_in"]),
+            ))
+
+    server = AuthorizationServer(app, query_client=state.clients.get, save_token=save_token)
+
+    class DeviceEndpoint(DeviceAuthorizationEndpoint):  # type: ignore[misc]
+        CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+        INTERVAL = 1
+
+        def get_verification_uri(self) -> str:
+            return request.host_url + "device"
+
+        def save_device_credential(self, client_id: str, scope: str, data: dict[str, Any]
+                                   ) -> None:
+            with state.lock:
+                state.devices[data["device_code"]] = {
+                    "client_id": client_id, "scope": scope, **data, "issued": time.time()}
+                state.device_codes_issued.append(data["device_code"])
+
+    class DeviceGrant(DeviceCodeGrant):  # type: ignore[misc]
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+        def query_device_credential(self, device_code: str) -> Any:
+            with state.lock:
+                data = state.devices.get(device_code)
+            if data is None:
+                return None
+            credential = DeviceCredentialDict(data)
+            credential.is_expired = lambda: time.time() > data["issued"] + data["expires_in"]
+            return credential
+
+        def query_user_grant(self, user_code: str) -> tuple[str, bool] | None:
+            with state.lock:
+                user = state.approvals.get(user_code)
+            return None if user is None else (user, True)
+
+        def should_slow_down(self, credential: Any) -> bool:
+            return False
+
+    class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+        INCLUDE_NEW_REFRESH_TOKEN = True  # rotation: each refresh token is used once
+
+        def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+            with state.lock:
+                token = state.by_refresh(refresh_token)
+            return token if token is not None and not token.revoked else None
+
+        def authenticate_user(self, credential: Token) -> str:
+            return credential.user
+
+        def revoke_old_credential(self, credential: Token) -> None:
+            with state.lock:
+                credential.revoked = True
+
+    class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
+        CLIENT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
+
+        def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+            with state.lock:
+                return state.by_access(token_string)
+
+        def introspect_token(self, token: Token) -> dict[str, Any]:
+            return {"active": True, "client_id": token.client_id, "token_type": "Bearer",
+                    "username": token.user, "scope": token.scope,
+                    "exp": int(token.issued_at + token.expires_in)}
+
+        def check_permission(self, token: Token, client: Client, req: Any) -> bool:
+            return client.client_id == DOVECOT_ID
+
+    server.register_grant(DeviceGrant)
+    server.register_grant(RefreshGrant)
+    server.register_endpoint(DeviceEndpoint)
+    server.register_endpoint(Introspection)
+
+    @app.post("/device_authorization")
+    def device_authorization() -> Any:
+        return server.create_endpoint_response(DeviceEndpoint.ENDPOINT_NAME)
+
+    @app.post("/token")
+    def token() -> Any:
+        with state.lock:
+            state.token_requests.append(request.form.get("grant_type", ""))
+        return server.create_token_response()
+
+    @app.post("/introspect")
+    def introspect() -> Any:
+        return server.create_endpoint_response(Introspection.ENDPOINT_NAME)
+
+    return app
+
+
+class AuthorizationServerForTests:
+    """The running server, with what a test does as the user or the provider."""
+
+    def __init__(self, lifetime: int = 3600) -> None:
+        self.client_secret = secrets.token_urlsafe(24)
+        self.dovecot_secret = secrets.token_urlsafe(24)
+        self.state = State(clients={
+            CLIENT_ID: Client(CLIENT_ID, self.client_secret, (DEVICE_GRANT, "refresh_token")),
+            DOVECOT_ID: Client(DOVECOT_ID, self.dovecot_secret, ()),
+        })
+        self._http = make_server("127.0.0.1", 0, build_app(self.state, lifetime), threaded=True)
+        self.port = self._http.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.url}/token"
+
+    @property
+    def device_endpoint(self) -> str:
+        return f"{self.url}/device_authorization"
+
+    @property
+    def introspection_url(self) -> str:
+        """For Dovecot: the client's credentials in the URL (HTTP basic authentication)."""
+        return f"http://{DOVECOT_ID}:{self.dovecot_secret}@127.0.0.1:{self.port}/introspect"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join(5)
+
+    # -- the user and the provider -------------------------------------------------------
+    def approve(self, user_code: str, user: str) -> None:
+        """The user signs in at the verification URI and allows access."""
+        with self.state.lock:
+            self.state.approvals[user_code] = user
+
+    def issue(self, user: str, scope: str = "mail") -> Token:
+        """A token pair as if `user` had signed in (for tests that do not run the login)."""
+        token = Token(CLIENT_ID, user, scope, secrets.token_urlsafe(32),
+                      secrets.token_urlsafe(32), time.time(), 3600)
+        with self.state.lock:
+            self.state.tokens.append(token)
+        return token
+
+    def expire_access_tokens(self, user: str) -> None:
+        """Every access token of `user` expires now (refresh tokens stay good)."""
+        with self.state.lock:
+            for token in self.state.tokens:
+                if token.user == user:
+                    token.expires_in = 0
+
+    def revoke(self, user: str) -> None:
+        """The user (or an admin) revokes the sign-in: every token of `user` dies."""
+        with self.state.lock:
+            for token in self.state.tokens:
+                if token.user == user:
+                    token.revoked = True
+                    token.expires_in = 0
+
+    def tokens_of(self, user: str) -> list[Token]:
+        with self.state.lock:
+            return [t for t in self.state.tokens if t.user == user]
+
+
+@contextmanager
+def running_authorization_server(lifetime: int = 3600) -> Iterator[AuthorizationServerForTests]:
+    server = AuthorizationServerForTests(lifetime)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
