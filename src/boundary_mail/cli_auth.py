@@ -11,8 +11,7 @@ sign-in. No token is ever printed.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from boundary_mail.errors import UserError
 
@@ -41,10 +40,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
+    from boundary_mail.sign_ins import account_named, accounts, sign_in_lines
+
     if args.auth_action == "status":
         print("\n".join(sign_in_lines(config)))
         return 0
-    name, account = _account(config, args.account)
+    name, account = account_named(config, args.account)
     oauth = account.oauth2
     if oauth is None:
         raise UserError(f"{name} signs in with a password (auth = \"password\"); set auth ="
@@ -68,60 +69,9 @@ def run(config: Config, args: argparse.Namespace) -> int:
     record = sign_in(oauth, who, name, say=lambda text: print(text, flush=True), ask=input,
                      local_port=args.local_server)
     where = save_sign_in(oauth, account.username, record)
-    sharing = [n for n, a in _accounts(config) if n != name and a.oauth2 is not None
+    sharing = [n for n, a in accounts(config) if n != name and a.oauth2 is not None
                and a.oauth2.token_file_name(a.username) == path.name]
     print(f"{name}: signed in as {record.user}; the refresh token is kept in {where}"
           " (readable by this user only)" + (f"; {', '.join(sharing)} use it too" if sharing
                                               else ""))
     return 0
-
-
-def _accounts(config: Config) -> list[tuple[str, Any]]:
-    return [*((f"mailbox {m.name!r}", m) for m in config.mailboxes), ("smtp", config.smtp)]
-
-
-def _account(config: Config, wanted: str) -> tuple[str, Any]:
-    if wanted == "smtp":
-        return "smtp", config.smtp
-    for mailbox in config.mailboxes:
-        if mailbox.name == wanted:
-            return f"mailbox {mailbox.name!r}", mailbox
-    names = ", ".join([*(m.name for m in config.mailboxes), "smtp"])
-    raise UserError(f"no account named {wanted!r}; use one of {names}")
-
-
-def sign_in_lines(config: Config) -> list[str]:
-    """One line per account: password, token command, or OAuth2 sign-in and its tokens."""
-    from boundary_mail import oauth_tokens
-
-    def when(seconds: float | None) -> str:
-        if seconds is None:
-            return "never"
-        return f"{datetime.fromtimestamp(seconds, config.tz):%Y-%m-%d %H:%M %Z}"
-
-    lines = []
-    for name, account in _accounts(config):
-        oauth = account.oauth2
-        if oauth is None:
-            lines.append(f"{name}: password" + ("" if account.username else " (no login)"))
-            continue
-        if oauth.token_command is not None:
-            lines.append(f"{name}: oauth2, tokens from command {oauth.token_command[0]!r}")
-            continue
-        path = oauth_tokens.token_path(config.state_dir, oauth.token_file_name(account.username))
-        try:
-            record = oauth_tokens.load(path)
-        except UserError as exc:
-            lines.append(f"{name}: oauth2 {oauth.provider}: {exc}")
-            continue
-        key = name if name == "smtp" else account.name
-        if record is None:
-            lines.append(f"{name}: oauth2 {oauth.provider}, not signed in; run `boundary-mail"
-                         f" auth login {key}`")
-            continue
-        lines.append(
-            f"{name}: oauth2 {oauth.provider} as {record.user}, signed in"
-            f" {when(record.signed_in_at)}; access token valid until {when(record.expires_at)},"
-            f" last refreshed {when(record.last_refresh_at)}; token file {path}"
-        )
-    return lines

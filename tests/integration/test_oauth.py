@@ -364,3 +364,25 @@ def test_no_token_secret_or_code_appears_in_logs_output_or_state(
     leaks = [f"{form} in {where}" for form, value in forms.items()
              for where, text in haystacks.items() if value in text]
     assert leaks == []
+
+
+def test_check_config_connect_and_status_understand_oauth2_accounts(
+    oauth_agency: Agency, authorization_server: AuthorizationServerForTests,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`check-config --connect` logs in with the tokens and says where they came from; an
+    account nobody signed in yet fails with the command that fixes it. `status` shows each
+    OAuth2 sign-in with its expiry."""
+    sign_in_directly(oauth_agency, authorization_server, "ann", "ann")
+    assert oauth_agency.cli("check-config", "--connect") == 1
+    out = capsys.readouterr().out
+    assert ("mailbox 'ann': ok — OAuth2 sign-in with provider generic, login as"
+            " 'ann@agency.test', inbox 'INBOX' exists") in out
+    assert ("smtp: FAILED — smtp: nobody has signed in for assistant@agency.test yet; run"
+            " `boundary-mail auth login smtp`") in out
+    sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
+    assert oauth_agency.cli("check-config", "--connect") == 0
+    assert oauth_agency.cli("status", "--now", MONDAY_10.isoformat()) == 0
+    status = capsys.readouterr().out
+    assert "sign-in: mailbox 'ann': oauth2 generic as ann@agency.test, signed in 20" in status
+    assert "sign-in: mailbox 'bob'" not in status  # passwords are not listed
