@@ -277,3 +277,20 @@ def test_google_uses_the_installed_app_client_and_its_token_endpoint() -> None:
     assert config["token_uri"] == "https://oauth2.googleapis.com/token"
     assert config["client_id"] == "id.apps.googleusercontent.com"
     assert config["redirect_uris"] == ["http://127.0.0.1"]
+
+
+def test_a_client_secret_file_is_a_credential_of_the_unit() -> None:
+    """`boundary-mail credentials` lists an OAuth2 client secret's file like a password's."""
+    from boundary_mail.config import Config
+    from boundary_mail.credentials import load_credential_lines
+
+    google = {"provider": "google", "client_id": "id", "client_secret_file": "google-oauth"}
+    config = Config(
+        smtp={"host": "smtp.gmail.com", "from_address": "ann@example.com",
+              "username": "ann@example.com", "auth": "oauth2", "oauth2": google},
+        mailboxes=[mailbox(oauth2=google)],
+        team={"lead": "ann@example.com", "members": [{"name": "Ann",
+                                                      "address": "ann@example.com"}]},
+    )
+    assert load_credential_lines(config) == [
+        "LoadCredential=google-oauth:/etc/boundary-mail/credentials/google-oauth"]
