@@ -12,12 +12,15 @@ expires early (`expire_access_tokens`) and a refresh token that is revoked (`rev
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -32,8 +35,11 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 CLIENT_ID = "boundary-mail-test"
+PUBLIC_CLIENT_ID = "boundary-mail-public"  # no secret, as Microsoft's public clients
 DOVECOT_ID = "dovecot"
 DEVICE_GRANT = DeviceCodeGrant.GRANT_TYPE
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+MSAL_TENANT = "msal"  # MSAL's authority: https://127.0.0.1:PORT/msal
 
 
 @dataclass
@@ -58,6 +64,8 @@ class Client(ClientMixin):  # type: ignore[misc]
         return secrets.compare_digest(client_secret, self.client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if not self.client_secret:
+            return method == "none"
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type: str) -> bool:
@@ -128,8 +136,25 @@ def build_app(state: State, lifetime: int) -> Flask:
 
     server = AuthorizationServer(app, query_client=state.clients.get, save_token=save_token)
 
+    class WithIdToken:
+        """Token answers carry an OpenID id_token and client_info, as Microsoft's do (MSAL
+        reads who signed in from them; it does not check their signature)."""
+
+        request: Any
+
+        def generate_token(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            token: dict[str, Any] = super().generate_token(*args, **kwargs)  # type: ignore[misc]
+            user = kwargs.get("user") or self.request.user
+            claims = {"iss": request.host_url + MSAL_TENANT, "sub": user, "oid": user,
+                      "aud": self.request.client.client_id, "iat": int(time.time()),
+                      "exp": int(time.time()) + 3600,
+                      "preferred_username": f"{user}@agency.test"}
+            token["id_token"] = _jwt(claims)
+            token["client_info"] = _b64(json.dumps({"uid": user, "utid": MSAL_TENANT}))
+            return token
+
     class DeviceEndpoint(DeviceAuthorizationEndpoint):  # type: ignore[misc]
-        CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+        CLIENT_AUTH_METHODS = AUTH_METHODS
         INTERVAL = 1
 
         def get_verification_uri(self) -> str:
@@ -142,8 +167,8 @@ def build_app(state: State, lifetime: int) -> Flask:
                     "client_id": client_id, "scope": scope, **data, "issued": time.time()}
                 state.device_codes_issued.append(data["device_code"])
 
-    class DeviceGrant(DeviceCodeGrant):  # type: ignore[misc]
-        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+    class DeviceGrant(WithIdToken, DeviceCodeGrant):  # type: ignore[misc]
+        TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
         def query_device_credential(self, device_code: str) -> Any:
             with state.lock:
@@ -162,8 +187,8 @@ def build_app(state: State, lifetime: int) -> Flask:
         def should_slow_down(self, credential: Any) -> bool:
             return False
 
-    class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
-        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+    class RefreshGrant(WithIdToken, grants.RefreshTokenGrant):  # type: ignore[misc]
+        TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
         INCLUDE_NEW_REFRESH_TOKEN = True  # rotation: each refresh token is used once
 
         def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
@@ -212,23 +237,50 @@ def build_app(state: State, lifetime: int) -> Flask:
     def introspect() -> Any:
         return server.create_endpoint_response(Introspection.ENDPOINT_NAME)
 
+    @app.get(f"/{MSAL_TENANT}/v2.0/.well-known/openid-configuration")
+    def discovery() -> Any:
+        """OpenID discovery, where MSAL looks for a tenant's endpoints."""
+        base = request.host_url
+        return {"issuer": base + MSAL_TENANT, "token_endpoint": base + "token",
+                "authorization_endpoint": base + "authorize",
+                "device_authorization_endpoint": base + "device_authorization"}
+
     return app
 
 
-class AuthorizationServerForTests:
-    """The running server, with what a test does as the user or the provider."""
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
-    def __init__(self, lifetime: int = 3600) -> None:
+
+def _jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT (alg none): only ever decoded, never verified, by the client."""
+    return f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}))}.{_b64(json.dumps(claims))}."
+
+
+class AuthorizationServerForTests:
+    """The running server, with what a test does as the user or the provider. With `tls`
+    (certificate and key files), the same server also answers over HTTPS at `tls_url` (MSAL
+    accepts nothing else)."""
+
+    def __init__(self, lifetime: int = 3600, tls: tuple[Path, Path] | None = None) -> None:
         self.client_secret = secrets.token_urlsafe(24)
         self.dovecot_secret = secrets.token_urlsafe(24)
         self.state = State(clients={
             CLIENT_ID: Client(CLIENT_ID, self.client_secret, (DEVICE_GRANT, "refresh_token")),
+            PUBLIC_CLIENT_ID: Client(PUBLIC_CLIENT_ID, "", (DEVICE_GRANT, "refresh_token")),
             DOVECOT_ID: Client(DOVECOT_ID, self.dovecot_secret, ()),
         })
-        self._http = make_server("127.0.0.1", 0, build_app(self.state, lifetime), threaded=True)
-        self.port = self._http.server_port
+        app = build_app(self.state, lifetime)
+        self._servers = [make_server("127.0.0.1", 0, app, threaded=True)]
+        self.port = self._servers[0].server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self.tls_url = ""
+        if tls is not None:
+            self._servers.append(make_server("127.0.0.1", 0, app, threaded=True,
+                                             ssl_context=(str(tls[0]), str(tls[1]))))
+            self.tls_url = f"https://127.0.0.1:{self._servers[1].server_port}"
+        self._threads = [threading.Thread(target=s.serve_forever, daemon=True)
+                         for s in self._servers]
 
     @property
     def token_endpoint(self) -> str:
@@ -244,12 +296,14 @@ class AuthorizationServerForTests:
         return f"http://{DOVECOT_ID}:{self.dovecot_secret}@127.0.0.1:{self.port}/introspect"
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join(5)
+        for server, thread in zip(self._servers, self._threads, strict=True):
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
 
     # -- the user and the provider -------------------------------------------------------
     def approve(self, user_code: str, user: str) -> None:
@@ -286,8 +340,10 @@ class AuthorizationServerForTests:
 
 
 @contextmanager
-def running_authorization_server(lifetime: int = 3600) -> Iterator[AuthorizationServerForTests]:
-    server = AuthorizationServerForTests(lifetime)
+def running_authorization_server(
+    lifetime: int = 3600, tls: tuple[Path, Path] | None = None
+) -> Iterator[AuthorizationServerForTests]:
+    server = AuthorizationServerForTests(lifetime, tls)
     server.start()
     try:
         yield server

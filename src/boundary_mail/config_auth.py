@@ -69,6 +69,9 @@ class OAuth2Config(BaseModel):
     client_secret_file: Path | None = None
     scopes: list[str] | None = None  # default: the provider's scopes for IMAP and SMTP
     tenant: str = "organizations"  # microsoft: your tenant's id or domain, or "organizations"
+    # microsoft: the sign-in authority when it is not https://login.microsoftonline.com/TENANT
+    # (a national cloud such as https://login.microsoftonline.us/TENANT); trusted as given.
+    authority: str | None = None
     # The person who signs in, when it is not the account's username: for a Microsoft shared
     # mailbox, a member's address (the shared mailbox's address stays the username).
     login_user: str | None = None
@@ -81,7 +84,8 @@ class OAuth2Config(BaseModel):
     # The state directory, told by `Config` once the whole file is read (token files live there).
     _state_dir: Path | None = PrivateAttr(default=None)
 
-    _urls = field_validator("token_endpoint", "device_authorization_endpoint")(_endpoint)
+    _urls = field_validator("token_endpoint", "device_authorization_endpoint", "authority")(
+        _endpoint)
 
     @model_validator(mode="after")
     def _one_source(self) -> OAuth2Config:
@@ -125,7 +129,8 @@ class OAuth2Config(BaseModel):
         """One file per person and app registration: IMAP and SMTP of the same sign-in share
         it, so one `auth login` serves both."""
         user = (self.login_user or username).lower()
-        identity = "|".join([str(self.provider), self.tenant, self.token_endpoint or "",
+        identity = "|".join([str(self.provider), self.tenant, self.authority or "",
+                             self.token_endpoint or "",
                              self.client_id or "", " ".join(self.wanted_scopes), user])
         slug = re.sub(r"[^a-z0-9.@_-]+", "_", user)
         return f"{slug}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}.json"

@@ -112,7 +112,8 @@ def _microsoft_device_flow(oauth: OAuth2Config, user: str, say: Say) -> TokenRec
     if "user_code" not in flow:
         raise UserError(f"Microsoft did not start the sign-in ({flow.get('error')}:"
                         f" {flow.get('error_description', '')[:200]})")
-    say(f"Sign in as {user}. {flow['message']}")
+    say(f"Sign in as {user}. " + (flow.get("message") or (  # Microsoft's own wording
+        f"Open {flow.get('verification_uri')} and enter the code {flow['user_code']}.")))
     result = app.acquire_token_by_device_flow(flow)
     return microsoft_record(result, cache, user)
 

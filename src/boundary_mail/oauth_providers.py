@@ -221,8 +221,12 @@ def msal_scopes(oauth: OAuth2Config) -> list[str]:
 def msal_app(oauth: OAuth2Config, cache: Any) -> Any:
     import msal
 
+    # A configured authority is the operator's word: MSAL's check of it against Microsoft's
+    # list of clouds (a request to login.microsoftonline.com) is for the default only.
     return msal.PublicClientApplication(
-        oauth.client_id, authority=f"https://login.microsoftonline.com/{oauth.tenant}",
+        oauth.client_id,
+        authority=oauth.authority or f"https://login.microsoftonline.com/{oauth.tenant}",
+        instance_discovery=None if oauth.authority is None else False,
         token_cache=cache, timeout=HTTP_TIMEOUT_SECONDS,
     )
 

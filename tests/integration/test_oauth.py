@@ -24,7 +24,13 @@ from boundary_mail.oauth_login import save_sign_in
 from boundary_mail.oauth_tokens import TokenRecord
 from tests.integration.agency import Agency, client_mail
 from tests.mailserver import _script
-from tests.oauth_server import CLIENT_ID, AuthorizationServerForTests, running_authorization_server
+from tests.oauth_server import (
+    CLIENT_ID,
+    MSAL_TENANT,
+    PUBLIC_CLIENT_ID,
+    AuthorizationServerForTests,
+    running_authorization_server,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FRIDAY_1605 = datetime(2026, 11, 13, 16, 5, tzinfo=BERLIN)
@@ -36,7 +42,8 @@ SECRET_ENV = "BM_TEST_OAUTH_CLIENT_SECRET"
 @pytest.fixture(scope="session")
 def authorization_server(mailserver: Any) -> Iterator[AuthorizationServerForTests]:
     """The local authorization server, and Dovecot asking it about every token."""
-    with running_authorization_server() as server:
+    tls = mailserver.data_dir / "tls"
+    with running_authorization_server(tls=(tls / "server.pem", tls / "server.key")) as server:
         _script("oauth2", server.introspection_url)
         probe = server.issue("dave")
         deadline = time.monotonic() + 20
@@ -96,6 +103,16 @@ def sign_in_directly(agency: Agency, server: AuthorizationServerForTests, accoun
 
 def replies_to(mailserver: Any, address: str) -> list[Any]:
     return [m for m in mailserver.messages("catchall") if address in str(m["To"])]
+
+
+def answered_window(agency: Agency, deliver: Callable[..., None], mailserver: Any,
+                    message_id: str) -> None:
+    """The first sync, then Maria's message to Ann, then the Monday window that answers it."""
+    assert agency.poll(FRIDAY_1605 - timedelta(days=1)) == 0
+    deliver("ann", client_mail(sender="maria@acme.test", message_id=message_id), FRIDAY_1605)
+    assert agency.poll(MONDAY_10) == 0
+    mailserver.wait_for("catchall", 1)
+    assert len(replies_to(mailserver, "maria@acme.test")) == 1
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
@@ -386,3 +403,64 @@ def test_check_config_connect_and_status_understand_oauth2_accounts(
     status = capsys.readouterr().out
     assert "sign-in: mailbox 'ann': oauth2 generic as ann@agency.test, signed in 20" in status
     assert "sign-in: mailbox 'bob'" not in status  # passwords are not listed
+
+
+def test_the_google_provider_refreshes_through_google_auth(
+    oauth_agency: Agency, authorization_server: AuthorizationServerForTests,
+    deliver: Callable[..., None], mailserver: Any,
+) -> None:
+    """The Google path's refresh is google-auth's own (Credentials.refresh), here pointed at
+    the local server's token endpoint: an access token past its expiry is replaced before
+    the login, and the window runs."""
+    google = {"provider": "google", "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
+              "token_endpoint": authorization_server.token_endpoint, "scopes": ["mail"]}
+    use_oauth2(oauth_agency.data["mailboxes"][0], "ann", google)
+    oauth_agency.write()
+    path = sign_in_directly(oauth_agency, authorization_server, "ann", "ann")
+    sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
+    record = oauth_tokens.load(path)
+    assert record is not None
+    record.provider, record.expires_at = "google", time.time() - 60
+    oauth_tokens.save(path, record)
+    refreshes = authorization_server.state.token_requests.count("refresh_token")
+    answered_window(oauth_agency, deliver, mailserver, "<oa-7@acme.test>")
+    assert authorization_server.state.token_requests.count("refresh_token") == refreshes + 1
+    after = oauth_tokens.load(path)
+    assert after is not None and after.access_token != record.access_token
+    assert (after.expires_at or 0) > time.time() + 3000
+
+
+def test_the_microsoft_provider_signs_in_and_refreshes_through_msal(
+    oauth_agency: Agency, authorization_server: AuthorizationServerForTests,
+    deliver: Callable[..., None], mailserver: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """MSAL itself runs the device-code sign-in and the refresh, against the local server
+    standing in for login.microsoftonline.com (over HTTPS, with OpenID discovery, as a
+    national cloud's authority is configured): MSAL's token cache is what the token file
+    keeps, and a window reads Ann's mailbox with the token MSAL refreshed."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(mailserver.ca_file))  # the test CA
+    microsoft = {"provider": "microsoft", "client_id": PUBLIC_CLIENT_ID, "scopes": ["mail"],
+                 "authority": f"{authorization_server.tls_url}/{MSAL_TENANT}"}
+    use_oauth2(oauth_agency.data["mailboxes"][0], "ann", microsoft)
+    oauth_agency.write()
+    authorization_server.state.devices.clear()
+    person = approve_when_asked(authorization_server, "ann")
+    assert oauth_agency.cli("auth", "login", "ann") == 0
+    person.join(5)
+    out = capsys.readouterr().out
+    assert "signed in as ann@agency.test" in out
+    (grant,) = authorization_server.state.devices.values()
+    assert grant["user_code"] in out and grant["client_id"] == PUBLIC_CLIENT_ID
+    (path,) = (oauth_agency.config.state_dir / "oauth2").glob("ann*.json")
+    record = oauth_tokens.load(path)
+    assert record is not None and record.provider == "microsoft"
+    assert record.refresh_token is None and "RefreshToken" in record.extra["msal_cache"]
+
+    sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
+    record.expires_at = time.time() - 60  # due: MSAL refreshes from its cache
+    oauth_tokens.save(path, record)
+    answered_window(oauth_agency, deliver, mailserver, "<oa-8@acme.test>")
+    after = oauth_tokens.load(path)
+    assert after is not None and after.access_token != record.access_token
+    assert after.last_refresh_at is not None

@@ -223,7 +223,11 @@ def test_msal_is_built_for_the_tenant_and_client_id(monkeypatch: pytest.MonkeyPa
     assert msal_app(OAuth2Config(**MS), cache) == "app"
     assert made["client_id"] == "0000-app"
     assert made["authority"] == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+    assert made["instance_discovery"] is None  # MSAL checks Microsoft's own authority
     assert made["token_cache"] is cache
+    msal_app(OAuth2Config(**MS, authority="https://login.microsoftonline.us/contoso"), cache)
+    assert made["authority"] == "https://login.microsoftonline.us/contoso"
+    assert made["instance_discovery"] is False
 
 
 def test_microsoft_refresh_uses_the_cached_account_and_keeps_the_cache() -> None:
