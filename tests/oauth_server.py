@@ -2,7 +2,8 @@
 
 Flask hosts Authlib's `AuthorizationServer` on 127.0.0.1 (a free port) with the grants and
 endpoints boundary-mail and Dovecot need: device authorization (RFC 8628) and its
-device-code grant, the refresh-token grant (RFC 6749 §6), and token introspection (RFC 7662),
+device-code grant, the authorization-code grant with PKCE (RFC 6749 §4.1, RFC 7636; Google's
+flow), the refresh-token grant (RFC 6749 §6), and token introspection (RFC 7662),
 which Dovecot's oauth2 passdb asks about every token it is shown. Only the models (clients,
 tokens, device codes, the user's approval) are ours, in memory; the protocol is Authlib's.
 
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc8628 import (
     DeviceAuthorizationEndpoint,
@@ -52,13 +54,13 @@ class Client(ClientMixin):  # type: ignore[misc]
         return self.client_id
 
     def get_default_redirect_uri(self) -> str:
-        return ""
+        return "http://127.0.0.1:1/"
 
     def get_allowed_scope(self, scope: str) -> str:
         return scope
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return False
+        return redirect_uri.startswith("http://127.0.0.1:")  # loopback (RFC 8252 §7.3)
 
     def check_client_secret(self, client_secret: str) -> bool:
         return secrets.compare_digest(client_secret, self.client_secret)
@@ -69,7 +71,7 @@ class Client(ClientMixin):  # type: ignore[misc]
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type: str) -> bool:
-        return False
+        return response_type == "code" and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -103,6 +105,23 @@ class Token(TokenMixin):  # type: ignore[misc]
 
 
 @dataclass
+class AuthorizationCode(AuthorizationCodeMixin):  # type: ignore[misc]
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    user: str
+    code_challenge: str | None
+    code_challenge_method: str | None
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
+@dataclass
 class State:
     """Everything the server knows, shared by its handlers (under one lock)."""
 
@@ -110,6 +129,7 @@ class State:
     tokens: list[Token] = field(default_factory=list)
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # device_code → data
     approvals: dict[str, str] = field(default_factory=dict)  # user_code → user
+    codes: dict[str, AuthorizationCode] = field(default_factory=dict)  # authorization codes
     device_codes_issued: list[str] = field(default_factory=list)
     token_requests: list[str] = field(default_factory=list)  # grant types, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -218,10 +238,41 @@ def build_app(state: State, lifetime: int) -> Flask:
         def check_permission(self, token: Token, client: Client, req: Any) -> bool:
             return client.client_id == DOVECOT_ID
 
+    class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+        TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+        def save_authorization_code(self, code: str, req: Any) -> None:
+            data = req.payload.data
+            with state.lock:
+                state.codes[code] = AuthorizationCode(
+                    code, req.client.client_id, data.get("redirect_uri", ""),
+                    data.get("scope", ""), req.user, data.get("code_challenge"),
+                    data.get("code_challenge_method"))
+
+        def query_authorization_code(self, code: str, client: Client) -> Any:
+            with state.lock:
+                found = state.codes.get(code)
+            return found if found is not None and found.client_id == client.client_id else None
+
+        def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+            with state.lock:
+                state.codes.pop(authorization_code.code, None)
+
+        def authenticate_user(self, authorization_code: AuthorizationCode) -> str:
+            return authorization_code.user
+
+    server.register_grant(CodeGrant, [CodeChallenge(required=False)])
     server.register_grant(DeviceGrant)
     server.register_grant(RefreshGrant)
     server.register_endpoint(DeviceEndpoint)
     server.register_endpoint(Introspection)
+
+    @app.get("/authorize")
+    def authorize() -> Any:
+        """The person signs in (as the login_hint's user) and allows access at once."""
+        user = request.args.get("login_hint", "").partition("@")[0]
+        grant = server.get_consent_grant(end_user=user or None)
+        return server.create_authorization_response(grant=grant, grant_user=user or None)
 
     @app.post("/device_authorization")
     def device_authorization() -> Any:
@@ -266,7 +317,8 @@ class AuthorizationServerForTests:
         self.client_secret = secrets.token_urlsafe(24)
         self.dovecot_secret = secrets.token_urlsafe(24)
         self.state = State(clients={
-            CLIENT_ID: Client(CLIENT_ID, self.client_secret, (DEVICE_GRANT, "refresh_token")),
+            CLIENT_ID: Client(CLIENT_ID, self.client_secret,
+                              (DEVICE_GRANT, "refresh_token", "authorization_code")),
             PUBLIC_CLIENT_ID: Client(PUBLIC_CLIENT_ID, "", (DEVICE_GRANT, "refresh_token")),
             DOVECOT_ID: Client(DOVECOT_ID, self.dovecot_secret, ()),
         })

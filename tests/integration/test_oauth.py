@@ -464,3 +464,43 @@ def test_the_microsoft_provider_signs_in_and_refreshes_through_msal(
     after = oauth_tokens.load(path)
     assert after is not None and after.access_token != record.access_token
     assert after.last_refresh_at is not None
+
+
+def test_the_google_sign_in_takes_the_pasted_redirect_address(
+    oauth_agency: Agency, authorization_server: AuthorizationServerForTests, mailserver: Any,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`auth login` for Google prints the consent address (offline access, PKCE, the login
+    hint); the person allows access in a browser, which ends on the unreachable loopback
+    redirect; they paste that address and google-auth-oauthlib trades its code for tokens."""
+    import requests
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(mailserver.ca_file))  # oauthlib wants https
+    google = {"provider": "google", "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
+              "token_endpoint": f"{authorization_server.tls_url}/token", "scopes": ["mail"]}
+    use_oauth2(oauth_agency.data["mailboxes"][0], "ann", google)
+    oauth_agency.write()
+    shown: list[str] = []
+
+    def person(prompt: str) -> str:
+        out = capsys.readouterr().out
+        shown.append(out)
+        consent = next(line for line in out.splitlines() if line.startswith("https://"))
+        assert consent.startswith("https://accounts.google.com/o/oauth2/auth?")
+        # The browser: Google's consent page is the local server's /authorize here.
+        answer = requests.get(f"{authorization_server.url}/authorize?"
+                              + consent.partition("?")[2], allow_redirects=False, timeout=10)
+        assert answer.status_code == 302
+        return str(answer.headers["Location"])  # http://127.0.0.1:1/?code=…&state=…
+
+    monkeypatch.setattr("builtins.input", person)
+    assert oauth_agency.cli("auth", "login", "ann") == 0
+    (printed,) = shown
+    for part in ("access_type=offline", "code_challenge_method=S256",
+                 "login_hint=ann%40agency.test", "redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2F"):
+        assert part in printed
+    assert "signed in as ann@agency.test" in capsys.readouterr().out
+    (path,) = (oauth_agency.config.state_dir / "oauth2").glob("ann*.json")
+    record = oauth_tokens.load(path)
+    assert record is not None and record.provider == "google" and record.refresh_token
+    assert authorization_server.state.token_requests[-1] == "authorization_code"
