@@ -131,6 +131,7 @@ class State:
     approvals: dict[str, str] = field(default_factory=dict)  # user_code → user
     codes: dict[str, AuthorizationCode] = field(default_factory=dict)  # authorization codes
     device_codes_issued: list[str] = field(default_factory=list)
+    codes_issued: list[str] = field(default_factory=list)  # authorization codes
     token_requests: list[str] = field(default_factory=list)  # grant types, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -244,6 +245,7 @@ def build_app(state: State, lifetime: int) -> Flask:
         def save_authorization_code(self, code: str, req: Any) -> None:
             data = req.payload.data
             with state.lock:
+                state.codes_issued.append(code)
                 state.codes[code] = AuthorizationCode(
                     code, req.client.client_id, data.get("redirect_uri", ""),
                     data.get("scope", ""), req.user, data.get("code_challenge"),

@@ -115,6 +115,41 @@ def answered_window(agency: Agency, deliver: Callable[..., None], mailserver: An
     assert len(replies_to(mailserver, "maria@acme.test")) == 1
 
 
+def find_leaks(server: AuthorizationServerForTests, caplog: pytest.LogCaptureFixture,
+               captured: Any, agency: Agency) -> list[str]:
+    """Every token, refresh token, client secret, device code and authorization code the
+    server handed out, in clear or base64 as SASL sends it, found in boundary-mail's log
+    records, stdout, stderr or the state directory (the token file aside)."""
+    state = b"".join(p.read_bytes() for p in agency.config.state_dir.rglob("*")
+                     if p.is_file() and "oauth2" not in p.parts)
+    # The authorization server runs in this process: its own records (Authlib's server side,
+    # Werkzeug) are the provider's, not boundary-mail's.
+    ours = [r for r in caplog.records if not r.name.startswith(("authlib.oauth2.", "werkzeug"))]
+    assert any(r.name.startswith("urllib3") for r in ours)  # the haystack is real
+    haystacks = {
+        "log records": "\n".join(caplog.handler.format(r) for r in ours).encode(),
+        "log arguments": repr([r.args for r in ours]).encode(),
+        "stdout": captured.out.encode(), "stderr": captured.err.encode(), "state files": state,
+    }
+    secrets = {"client secret": server.client_secret}
+    for n, token in enumerate(server.state.tokens):
+        secrets[f"access token {n}"] = token.access_token
+        if token.refresh_token:
+            secrets[f"refresh token {n}"] = token.refresh_token
+    for n, code in enumerate(server.state.device_codes_issued):
+        secrets[f"device code {n}"] = code
+    for n, code in enumerate(server.state.codes_issued):
+        secrets[f"authorization code {n}"] = code
+    assert len(secrets) > 3
+    forms = {name: value.encode() for name, value in secrets.items()}
+    for name, value in secrets.items():  # as SASL sends it
+        for user in ("ann@agency.test", "assistant@agency.test"):
+            sasl = f"user={user}\x01auth=Bearer {value}\x01\x01".encode()
+            forms[f"{name} (XOAUTH2 of {user})"] = base64.b64encode(sasl)
+    return [f"{form} in {where}" for form, value in forms.items()
+            for where, text in haystacks.items() if value in text]
+
+
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -352,35 +387,8 @@ def test_no_token_secret_or_code_appears_in_logs_output_or_state(
     assert oauth_agency.cli("check-config", "--connect") == 1
     captured = capsys.readouterr()
 
-    state = b"".join(p.read_bytes() for p in oauth_agency.config.state_dir.rglob("*")
-                     if p.is_file() and "oauth2" not in p.parts)
-    # The authorization server runs in this process: its own records (Authlib's server side,
-    # Werkzeug) are the provider's, not boundary-mail's.
-    ours = [r for r in caplog.records
-            if not r.name.startswith(("authlib.oauth2.", "werkzeug"))]
-    haystacks = {
-        "log records": "\n".join(caplog.handler.format(r) for r in ours).encode(),
-        "log arguments": repr([r.args for r in ours]).encode(),
-        "stdout": captured.out.encode(), "stderr": captured.err.encode(), "state files": state,
-    }
     assert "auth login ann" in captured.out  # the haystack is real: the failure was shown
-    assert any(r.name.startswith(("authlib.integrations", "urllib3")) for r in ours)
-    secrets = {"client secret": authorization_server.client_secret}
-    for n, token in enumerate(authorization_server.state.tokens):
-        secrets[f"access token {n}"] = token.access_token
-        if token.refresh_token:
-            secrets[f"refresh token {n}"] = token.refresh_token
-    for n, code in enumerate(authorization_server.state.device_codes_issued):
-        secrets[f"device code {n}"] = code
-    assert len(secrets) > 6
-    forms = {name: value.encode() for name, value in secrets.items()}
-    for name, value in secrets.items():  # as SASL sends it
-        for user in ("ann@agency.test", "assistant@agency.test"):
-            sasl = f"user={user}\x01auth=Bearer {value}\x01\x01".encode()
-            forms[f"{name} (XOAUTH2 of {user})"] = base64.b64encode(sasl)
-    leaks = [f"{form} in {where}" for form, value in forms.items()
-             for where, text in haystacks.items() if value in text]
-    assert leaks == []
+    assert find_leaks(authorization_server, caplog, captured, oauth_agency) == []
 
 
 def test_check_config_connect_and_status_understand_oauth2_accounts(
@@ -433,12 +441,13 @@ def test_the_google_provider_refreshes_through_google_auth(
 def test_the_microsoft_provider_signs_in_and_refreshes_through_msal(
     oauth_agency: Agency, authorization_server: AuthorizationServerForTests,
     deliver: Callable[..., None], mailserver: Any, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
 ) -> None:
     """MSAL itself runs the device-code sign-in and the refresh, against the local server
     standing in for login.microsoftonline.com (over HTTPS, with OpenID discovery, as a
     national cloud's authority is configured): MSAL's token cache is what the token file
     keeps, and a window reads Ann's mailbox with the token MSAL refreshed."""
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(mailserver.ca_file))  # the test CA
     microsoft = {"provider": "microsoft", "client_id": PUBLIC_CLIENT_ID, "scopes": ["mail"],
                  "authority": f"{authorization_server.tls_url}/{MSAL_TENANT}"}
@@ -464,17 +473,20 @@ def test_the_microsoft_provider_signs_in_and_refreshes_through_msal(
     after = oauth_tokens.load(path)
     assert after is not None and after.access_token != record.access_token
     assert after.last_refresh_at is not None
+    assert find_leaks(authorization_server, caplog, capsys.readouterr(), oauth_agency) == []
 
 
 def test_the_google_sign_in_takes_the_pasted_redirect_address(
     oauth_agency: Agency, authorization_server: AuthorizationServerForTests, mailserver: Any,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """`auth login` for Google prints the consent address (offline access, PKCE, the login
     hint); the person allows access in a browser, which ends on the unreachable loopback
     redirect; they paste that address and google-auth-oauthlib trades its code for tokens."""
     import requests
 
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(mailserver.ca_file))  # oauthlib wants https
     google = {"provider": "google", "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
               "token_endpoint": f"{authorization_server.tls_url}/token", "scopes": ["mail"]}
@@ -499,8 +511,42 @@ def test_the_google_sign_in_takes_the_pasted_redirect_address(
     for part in ("access_type=offline", "code_challenge_method=S256",
                  "login_hint=ann%40agency.test", "redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2F"):
         assert part in printed
-    assert "signed in as ann@agency.test" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "signed in as ann@agency.test" in captured.out
     (path,) = (oauth_agency.config.state_dir / "oauth2").glob("ann*.json")
     record = oauth_tokens.load(path)
     assert record is not None and record.provider == "google" and record.refresh_token
     assert authorization_server.state.token_requests[-1] == "authorization_code"
+    assert find_leaks(authorization_server, caplog, captured, oauth_agency) == []
+
+
+@pytest.mark.parametrize(("imap_mechanism", "smtp_mechanism"), [
+    ("xoauth2", "oauthbearer"), ("oauthbearer", "xoauth2"),
+])
+def test_a_refused_token_is_refreshed_once_with_either_mechanism(
+    oauth_agency: Agency, authorization_server: AuthorizationServerForTests,
+    deliver: Callable[..., None], mailserver: Any, imap_mechanism: str, smtp_mechanism: str,
+) -> None:
+    """The provider ended both access tokens early (the token file still thinks them good):
+    Dovecot refuses each at its first AUTHENTICATE and Postfix at its first AUTH, whichever
+    SASL mechanism (XOAUTH2's error challenge, OAUTHBEARER's RFC 7628 error exchange);
+    each is refreshed once and the login tried again on the same connection."""
+    oauth_agency.data["mailboxes"][0]["oauth2"]["mechanism"] = imap_mechanism
+    oauth_agency.data["smtp"]["oauth2"]["mechanism"] = smtp_mechanism
+    oauth_agency.write()
+    sign_in_directly(oauth_agency, authorization_server, "ann", "ann")
+    sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
+    assert oauth_agency.poll(FRIDAY_1605 - timedelta(days=1)) == 0
+    deliver("ann", client_mail(sender="maria@acme.test", message_id="<oa-9@acme.test>"),
+            FRIDAY_1605)
+    authorization_server.expire_access_tokens("ann")
+    authorization_server.expire_access_tokens("assistant")
+    logs = ServerLogs(mailserver)
+    refreshes = authorization_server.state.token_requests.count("refresh_token")
+    assert oauth_agency.poll(MONDAY_10) == 0
+    mailserver.wait_for("catchall", 1)
+    assert len(replies_to(mailserver, "maria@acme.test")) == 1
+    assert authorization_server.state.token_requests.count("refresh_token") == refreshes + 2
+    wait_until(lambda: f"sasl_method={smtp_mechanism.upper()}, sasl_username=assistant"
+               in logs.text(), "Postfix's log of the login")
+    assert f"user=<ann>, method={imap_mechanism.upper()}" in logs.text()
