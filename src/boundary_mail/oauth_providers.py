@@ -77,8 +77,8 @@ class StoredTokens:
                 )
             current = record.access_token
             fresh_enough = (record.expires_at or 0) > time.time() + REFRESH_MARGIN_SECONDS
-            if current and current != rejected and (fresh_enough or rejected is not None):
-                return current  # good, or already replaced since the server refused the old one
+            if current and current != rejected and fresh_enough:
+                return current  # good (another thread or process may have just replaced it)
             self.refresh(record, self.oauth, Asking(self.where, login_hint(self.account_name)))
             record.last_refresh_at = time.time()
             oauth_tokens.save(self.path, record)

@@ -186,13 +186,20 @@ class ServerLogs:
 # -- sign-in ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("client", ["confidential", "public"])
 def test_auth_login_signs_in_with_a_device_code_and_keeps_the_refresh_token_private(
     oauth_agency: Agency, authorization_server: AuthorizationServerForTests,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], client: str,
 ) -> None:
     """`auth login ann` shows where to go and the code to enter, waits for the person to allow
     access (RFC 8628), and keeps the tokens in a 0600 file in a 0700 directory of the state
-    directory, saying where; `auth status` then shows the sign-in, expiry and last refresh."""
+    directory, saying where; `auth status` then shows the sign-in, expiry and last refresh.
+    An app registration without a secret (a public client) signs in the same way."""
+    if client == "public":
+        table = oauth_agency.data["mailboxes"][0]["oauth2"]
+        del table["client_secret_env"]
+        table["client_id"] = PUBLIC_CLIENT_ID
+        oauth_agency.write()
     authorization_server.state.devices.clear()
     person = approve_when_asked(authorization_server, "ann")
     assert oauth_agency.cli("auth", "login", "ann") == 0
