@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 import aiosmtplib
 
 from boundary_mail.config import SmtpConfig
-from boundary_mail.errors import MailboxUnavailable, UserError
+from boundary_mail.errors import MailboxUnavailable, SecretUnavailable
 from boundary_mail.net import ConnectionTrouble, tls_context
 from boundary_mail.sasl import NoOAuthMechanism, Secret, refused_login, smtp_login
 
@@ -144,9 +144,12 @@ async def session(smtp: SmtpConfig, password: Secret) -> AsyncIterator[Session]:
     except NoOAuthMechanism as exc:
         await _close(client)
         raise MailboxUnavailable(f"{_where(smtp)}: {exc.fix}") from None
-    except UserError:  # no token to be had (a sign-in needed, a provider down)
+    except MailboxUnavailable:  # the token endpoint could not be reached: try later
         await _close(client)
         raise
+    except SecretUnavailable as exc:  # no token (a sign-in needed): the queue waits, saying so
+        await _close(client)
+        raise MailboxUnavailable(str(exc)) from None
     except aiosmtplib.SMTPAuthenticationError as exc:
         await _close(client)
         if 400 <= exc.code < 500:  # e.g. 454: the server's own auth backend is down

@@ -245,3 +245,30 @@ def test_a_token_command_account_runs_a_full_window(
     assert "user=<bob>, method=OAUTHBEARER" in logs.text()
     wait_until(lambda: "sasl_method=OAUTHBEARER, sasl_username=assistant" in logs.text(),
                "Postfix's log of the OAUTHBEARER login")
+
+
+def test_a_revoked_smtp_sign_in_keeps_the_mail_queued_and_says_to_sign_in_again(
+    oauth_agency: Agency, authorization_server: AuthorizationServerForTests,
+    deliver: Callable[..., None], mailserver: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The SMTP account's sign-in is revoked: the mailboxes are still read and decided, the
+    reply waits in the queue with the reason (run `auth login smtp`), and once signed in
+    again the next window sends it."""
+    sign_in_directly(oauth_agency, authorization_server, "ann", "ann")
+    sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
+    assert oauth_agency.poll(FRIDAY_1605 - timedelta(days=1)) == 0
+    deliver("ann", client_mail(sender="maria@acme.test", message_id="<oa-10@acme.test>"),
+            FRIDAY_1605)
+    authorization_server.revoke("assistant")
+    capsys.readouterr()
+    assert oauth_agency.poll(MONDAY_10) == 1
+    fix = "run `boundary-mail auth login smtp` to sign in again"
+    assert fix in capsys.readouterr().out
+    assert oauth_agency.cli("status", "--now", MONDAY_10.isoformat()) == 0
+    status = capsys.readouterr().out
+    assert "queued to send: 1" in status and fix in status
+
+    sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
+    assert oauth_agency.poll(MONDAY_15) == 0
+    mailserver.wait_for("catchall", 1)
+    assert len(replies_to(mailserver, "maria@acme.test")) == 1
