@@ -147,3 +147,14 @@ def device_login(agency: Agency, server: AuthorizationServerForTests, account: s
     person.join(5)
     (grant,) = server.state.devices.values()
     return grant
+
+
+def maria_waits(agency: Agency, server: AuthorizationServerForTests,
+                deliver: Callable[..., None], message_id: str) -> tuple[Path, Path]:
+    """Ann and SMTP signed in, the first sync done, and Maria's message in Ann's inbox; the
+    two token files."""
+    ann = sign_in_directly(agency, server, "ann", "ann")
+    smtp = sign_in_directly(agency, server, "smtp", "assistant")
+    assert agency.poll(FRIDAY_1605 - timedelta(days=1)) == 0
+    deliver("ann", client_mail(sender="maria@acme.test", message_id=message_id), FRIDAY_1605)
+    return ann, smtp

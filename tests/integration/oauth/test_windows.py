@@ -25,6 +25,7 @@ from tests.integration.oauth.helpers import (
     answered_window,
     device_login,
     find_leaks,
+    maria_waits,
     replies_to,
     sign_in_directly,
     use_oauth2,
@@ -66,11 +67,7 @@ def test_an_access_token_that_expires_mid_window_is_refreshed_once(
     """The provider ends the access token after the mailboxes were read and before the replies
     go out: Postfix refuses it, boundary-mail refreshes once (the refresh token is rotated and
     stored) and sends the reply in the same window."""
-    sign_in_directly(oauth_agency, authorization_server, "ann", "ann")
-    path = sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
-    assert oauth_agency.poll(FRIDAY_1605 - timedelta(days=1)) == 0
-    deliver("ann", client_mail(sender="maria@acme.test", message_id="<oa-2@acme.test>"),
-            FRIDAY_1605)
+    _, path = maria_waits(oauth_agency, authorization_server, deliver, "<oa-2@acme.test>")
     before = oauth_tokens.load(path)
     assert before is not None
 
@@ -108,11 +105,7 @@ def test_a_refused_token_is_refreshed_once_with_either_mechanism(
     oauth_agency.data["mailboxes"][0]["oauth2"]["mechanism"] = imap_mechanism
     oauth_agency.data["smtp"]["oauth2"]["mechanism"] = smtp_mechanism
     oauth_agency.write()
-    sign_in_directly(oauth_agency, authorization_server, "ann", "ann")
-    sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
-    assert oauth_agency.poll(FRIDAY_1605 - timedelta(days=1)) == 0
-    deliver("ann", client_mail(sender="maria@acme.test", message_id="<oa-9@acme.test>"),
-            FRIDAY_1605)
+    maria_waits(oauth_agency, authorization_server, deliver, "<oa-9@acme.test>")
     authorization_server.expire_access_tokens("ann")
     authorization_server.expire_access_tokens("assistant")
     logs = ServerLogs(mailserver)
@@ -254,11 +247,7 @@ def test_a_revoked_smtp_sign_in_keeps_the_mail_queued_and_says_to_sign_in_again(
     """The SMTP account's sign-in is revoked: the mailboxes are still read and decided, the
     reply waits in the queue with the reason (run `auth login smtp`), and once signed in
     again the next window sends it."""
-    sign_in_directly(oauth_agency, authorization_server, "ann", "ann")
-    sign_in_directly(oauth_agency, authorization_server, "smtp", "assistant")
-    assert oauth_agency.poll(FRIDAY_1605 - timedelta(days=1)) == 0
-    deliver("ann", client_mail(sender="maria@acme.test", message_id="<oa-10@acme.test>"),
-            FRIDAY_1605)
+    maria_waits(oauth_agency, authorization_server, deliver, "<oa-10@acme.test>")
     authorization_server.revoke("assistant")
     capsys.readouterr()
     assert oauth_agency.poll(MONDAY_10) == 1
