@@ -1,6 +1,6 @@
 """Access tokens for an account with auth = "oauth2", from its provider or its command.
 
-`token_source(account, where)` gives the account's `AccessTokens`: `get()` returns a current
+`token_source(account, where, name)` gives the account's `AccessTokens`: `get()` returns a current
 access token, refreshed from the stored refresh token when it expires within REFRESH_MARGIN;
 `get(rejected=token)` after the server refused `token` refreshes once (unless another
 process or thread already did). Refreshing is the provider's library's work: Authlib's
@@ -14,7 +14,6 @@ cannot be reached raises `ConnectionTrouble` (try later). No message carries a t
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -29,11 +28,10 @@ from boundary_mail.errors import SecretUnavailable
 from boundary_mail.net import ConnectionTrouble
 from boundary_mail.oauth_tokens import TokenRecord
 from boundary_mail.sasl import AccessTokens
-from boundary_mail.secrets import secret_from
+from boundary_mail.secrets import from_command, secret_from
 
 REFRESH_MARGIN_SECONDS = 300  # refresh a token that expires within five minutes
 HTTP_TIMEOUT_SECONDS = 30
-COMMAND_TIMEOUT_SECONDS = 60
 MSAL_RESERVED = frozenset({"offline_access", "openid", "profile"})  # MSAL adds these itself
 
 
@@ -96,33 +94,7 @@ class CommandTokens:
     where: str
 
     def get(self, *, rejected: str | None = None) -> str:
-        shown = self.command[0]
-        try:
-            done = subprocess.run(self.command, capture_output=True, text=True, check=False,
-                                  timeout=COMMAND_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
-        except FileNotFoundError:
-            raise SecretUnavailable(
-                f"{self.where}: token_command {shown!r} was not found; give its full path"
-            ) from None
-        except subprocess.TimeoutExpired:
-            raise SecretUnavailable(
-                f"{self.where}: token_command {shown!r} did not finish within"
-                f" {COMMAND_TIMEOUT_SECONDS} s; make it non-interactive"
-            ) from None
-        except OSError as exc:
-            raise SecretUnavailable(
-                f"{self.where}: token_command {shown!r} could not run ({exc.strerror})"
-            ) from None
-        token = done.stdout.strip()
-        if done.returncode != 0 or not token:
-            # Never repeat its output: it may be a token, or a secret store's contents.
-            why = (f"failed with exit code {done.returncode}" if done.returncode
-                   else "printed nothing")
-            raise SecretUnavailable(
-                f"{self.where}: token_command {shown!r} {why}; run it by hand to see why (its"
-                " own sign-in may need renewing)"
-            )
-        return token
+        return from_command(self.command, self.where, "token_command").strip()
 
 
 _LOCKS: dict[Path, threading.Lock] = {}

@@ -33,7 +33,7 @@ def resolve_password(account: Account, *, where: str) -> Secret:
     if account.password_file is not None:
         return _from_file(account.password_file, where)
     if account.password_command is not None:
-        return _from_command(account.password_command, where)
+        return from_command(account.password_command, where)
     return None
 
 
@@ -85,34 +85,36 @@ def _from_file(path: Path, where: str, key: str = "password_file") -> str:
     return value
 
 
-def _from_command(command: list[str], where: str) -> str:
+def from_command(command: list[str], where: str, key: str = "password_command") -> str:
+    """What `command` prints (a password, or a token_command's access token); errors name the
+    program and never repeat its output."""
     shown = command[0] if command else "(empty)"
     if not command:
-        raise SecretUnavailable(f"{where}: password_command is empty; name a program to run")
+        raise SecretUnavailable(f"{where}: {key} is empty; name a program to run")
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS, check=False
         )
     except FileNotFoundError:
         raise SecretUnavailable(
-            f"{where}: password_command {shown!r} was not found; give its full path"
+            f"{where}: {key} {shown!r} was not found; give its full path"
         ) from None
     except subprocess.TimeoutExpired:
         raise SecretUnavailable(
-            f"{where}: password_command {shown!r} did not finish within"
+            f"{where}: {key} {shown!r} did not finish within"
             f" {COMMAND_TIMEOUT_SECONDS} s; make it non-interactive"
         ) from None
     except OSError as exc:
         raise SecretUnavailable(
-            f"{where}: password_command {shown!r} could not run ({exc.strerror})"
+            f"{where}: {key} {shown!r} could not run ({exc.strerror})"
         ) from None
     if done.returncode != 0:
         # Its stderr may echo the secret store's contents: never repeat it.
         raise SecretUnavailable(
-            f"{where}: password_command {shown!r} failed with exit code {done.returncode};"
+            f"{where}: {key} {shown!r} failed with exit code {done.returncode};"
             " run it by hand to see why"
         )
     value = done.stdout.removesuffix("\n")
     if not value:
-        raise SecretUnavailable(f"{where}: password_command {shown!r} printed nothing")
+        raise SecretUnavailable(f"{where}: {key} {shown!r} printed nothing")
     return value
