@@ -4,11 +4,15 @@ the token file, `auth status|logout`, `check-config --connect` and `status`."""
 
 from __future__ import annotations
 
+import http.client
 import logging
+import socket
 import stat
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +26,7 @@ from tests.integration.oauth.helpers import (
     find_leaks,
     sign_in_directly,
     use_oauth2,
+    wait_until,
 )
 from tests.oauth_server import (
     CLIENT_ID,
@@ -124,16 +129,41 @@ def test_the_microsoft_provider_signs_in_and_refreshes_through_msal(
     assert find_leaks(authorization_server, caplog, capsys.readouterr(), oauth_agency) == []
 
 
-def test_the_google_sign_in_takes_the_pasted_redirect_address(
+def browser(server: AuthorizationServerForTests, printed: str) -> str:
+    """The person's browser on the consent address `auth login` printed (Google's page is the
+    local server's /authorize here): where Google redirects it once access is allowed. (Plain
+    http.client: the browser's requests are not boundary-mail's, and so not in its logs.)"""
+    consent = next(line for line in printed.splitlines() if line.startswith("https://"))
+    assert consent.startswith("https://accounts.google.com/o/oauth2/auth?")
+    status, location = visit(f"{server.url}/authorize?{consent.partition('?')[2]}")
+    assert status == 302
+    return location  # http://127.0.0.1:PORT/?code=…&state=…
+
+
+def visit(url: str) -> tuple[int, str]:
+    """GET `url` without following a redirect: the status and the Location."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status, answer.getheader("Location", "")
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("how", ["pasted", "local-server"])
+def test_the_google_sign_in_takes_the_loopback_redirect(
     oauth_agency: Agency, authorization_server: AuthorizationServerForTests, mailserver: Any,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, how: str,
 ) -> None:
     """`auth login` for Google prints the consent address (offline access, PKCE, the login
-    hint); the person allows access in a browser, which ends on the unreachable loopback
-    redirect; they paste that address and google-auth-oauthlib trades its code for tokens."""
-    import requests
-
+    hint); the person allows access in a browser, which is sent to the loopback redirect:
+    either they paste the address of the error page it ends on, or (`--local-server PORT`,
+    through an SSH tunnel) it reaches boundary-mail there. google-auth-oauthlib then trades
+    the code for tokens."""
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(mailserver.ca_file))  # oauthlib wants https
     google = {"provider": "google", "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
@@ -141,23 +171,32 @@ def test_the_google_sign_in_takes_the_pasted_redirect_address(
     use_oauth2(oauth_agency.data["mailboxes"][0], "ann", google)
     oauth_agency.write()
     shown: list[str] = []
+    if how == "pasted":
+        def person(prompt: str) -> str:
+            shown.append(capsys.readouterr().out)
+            return browser(authorization_server, shown[0])
 
-    def person(prompt: str) -> str:
-        out = capsys.readouterr().out
-        shown.append(out)
-        consent = next(line for line in out.splitlines() if line.startswith("https://"))
-        assert consent.startswith("https://accounts.google.com/o/oauth2/auth?")
-        # The browser: Google's consent page is the local server's /authorize here.
-        answer = requests.get(f"{authorization_server.url}/authorize?"
-                              + consent.partition("?")[2], allow_redirects=False, timeout=10)
-        assert answer.status_code == 302
-        return str(answer.headers["Location"])  # http://127.0.0.1:1/?code=…&state=…
-
-    monkeypatch.setattr("builtins.input", person)
-    assert oauth_agency.cli("auth", "login", "ann") == 0
-    (printed,) = shown
+        monkeypatch.setattr("builtins.input", person)
+        assert oauth_agency.cli("auth", "login", "ann") == 0
+        redirect = "redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2F"
+    else:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        codes: list[int] = []
+        login = threading.Thread(target=lambda: codes.append(
+            oauth_agency.cli("auth", "login", "ann", "--local-server", str(port))))
+        login.start()
+        wait_until(lambda: bool(shown.append(capsys.readouterr().out) or
+                                "https://" in "".join(shown)), "the consent address")
+        assert f"ssh -L {port}:127.0.0.1:{port}" in "".join(shown)
+        assert visit(browser(authorization_server, "".join(shown)))[0] == 200
+        login.join(10)
+        assert codes == [0]
+        redirect = f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2F"
+    printed = "".join(shown)
     for part in ("access_type=offline", "code_challenge_method=S256",
-                 "login_hint=ann%40agency.test", "redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2F"):
+                 "login_hint=ann%40agency.test", redirect):
         assert part in printed
     captured = capsys.readouterr()
     assert "signed in as ann@agency.test" in captured.out
