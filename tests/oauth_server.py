@@ -388,10 +388,6 @@ class AuthorizationServerForTests:
                     token.revoked = True
                     token.expires_in = 0
 
-    def tokens_of(self, user: str) -> list[Token]:
-        with self.state.lock:
-            return [t for t in self.state.tokens if t.user == user]
-
 
 @contextmanager
 def running_authorization_server(

@@ -298,3 +298,22 @@ def test_a_client_secret_file_is_a_credential_of_the_unit() -> None:
     )
     assert load_credential_lines(config) == [
         "LoadCredential=google-oauth:/etc/boundary-mail/credentials/google-oauth"]
+
+
+def test_the_readme_oauth2_configurations_are_valid() -> None:
+    """Every TOML block of the README's "Signing in with OAuth2" is a valid smtp / mailbox."""
+    import re
+    import tomllib
+
+    from boundary_mail.config import SmtpConfig
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Signing in with OAuth2"):readme.index("## How it works")]
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
+    assert len(blocks) >= 4
+    for block in blocks:
+        data = tomllib.loads(block)
+        if "smtp" in data:
+            assert SmtpConfig(**data["smtp"]).auth == "oauth2"
+        for box in data["mailboxes"]:
+            assert MailboxConfig(**box).oauth2 is not None
