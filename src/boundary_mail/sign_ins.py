@@ -6,6 +6,7 @@ refreshed; never shows a token.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -57,9 +58,12 @@ def sign_in_lines(config: Config, *, oauth2_only: bool = False) -> list[str]:
             lines.append(f"{name}: oauth2 {oauth.provider}, not signed in; run `boundary-mail"
                          f" auth login {key}`")
             continue
+        expiry = (f"access token valid until {when(record.expires_at)}"
+                  if (record.expires_at or 0) > time.time() else
+                  f"access token expired {when(record.expires_at)} (renewed at the next login)")
         lines.append(
             f"{name}: oauth2 {oauth.provider} as {record.user}, signed in"
-            f" {when(record.signed_in_at)}; access token valid until {when(record.expires_at)},"
-            f" last refreshed {when(record.last_refresh_at)}; token file {path}"
+            f" {when(record.signed_in_at)}; {expiry}, last refreshed"
+            f" {when(record.last_refresh_at)}; token file {path}"
         )
     return lines

@@ -283,20 +283,26 @@ def test_google_uses_the_installed_app_client_and_its_token_endpoint() -> None:
     assert config["redirect_uris"] == ["http://127.0.0.1"]
 
 
-def test_a_client_secret_file_is_a_credential_of_the_unit() -> None:
-    """`boundary-mail credentials` lists an OAuth2 client secret's file like a password's."""
+def google_config(state_dir: Path = Path("/var/lib/boundary-mail")) -> Any:
+    """Ann's Google mailbox and SMTP, one sign-in."""
     from boundary_mail.config import Config
-    from boundary_mail.credentials import load_credential_lines
 
     google = {"provider": "google", "client_id": "id", "client_secret_file": "google-oauth"}
-    config = Config(
+    return Config(
+        state_dir=state_dir,
         smtp={"host": "smtp.gmail.com", "from_address": "ann@example.com",
               "username": "ann@example.com", "auth": "oauth2", "oauth2": google},
         mailboxes=[mailbox(oauth2=google)],
         team={"lead": "ann@example.com", "members": [{"name": "Ann",
                                                       "address": "ann@example.com"}]},
     )
-    assert load_credential_lines(config) == [
+
+
+def test_a_client_secret_file_is_a_credential_of_the_unit() -> None:
+    """`boundary-mail credentials` lists an OAuth2 client secret's file like a password's."""
+    from boundary_mail.credentials import load_credential_lines
+
+    assert load_credential_lines(google_config()) == [
         "LoadCredential=google-oauth:/etc/boundary-mail/credentials/google-oauth"]
 
 
@@ -317,3 +323,25 @@ def test_the_readme_oauth2_configurations_are_valid() -> None:
             assert SmtpConfig(**data["smtp"]).auth == "oauth2"
         for box in data["mailboxes"]:
             assert MailboxConfig(**box).oauth2 is not None
+
+
+def test_sign_in_lines_say_when_the_access_token_expired(tmp_path: Path) -> None:
+    """`auth status` and `status`: an expired access token is said to be renewed at the next
+    login; one shared sign-in serves both accounts; nothing shows a token."""
+    from boundary_mail.sign_ins import sign_in_lines
+
+    config = google_config(tmp_path)
+    oauth = config.smtp.oauth2
+    assert oauth is not None
+    assert sign_in_lines(config) == [
+        "mailbox 'ann': oauth2 google, not signed in; run `boundary-mail auth login ann`",
+        "smtp: oauth2 google, not signed in; run `boundary-mail auth login smtp`",
+    ]
+    path = oauth_tokens.token_path(tmp_path, oauth.token_file_name("ann@example.com"))
+    oauth_tokens.save(path, TokenRecord(provider="google", user="ann@example.com",
+                                        refresh_token="r-secret", access_token="a-secret",
+                                        expires_at=time.time() - 10))
+    lines = sign_in_lines(config)
+    assert all("access token expired" in line and "renewed at the next login" in line
+               for line in lines)
+    assert not any("secret" in line for line in lines)

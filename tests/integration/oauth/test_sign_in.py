@@ -65,7 +65,7 @@ def test_auth_login_signs_in_with_a_device_code_and_keeps_the_refresh_token_priv
     assert oauth_agency.cli("auth", "status") == 0
     status = capsys.readouterr().out
     assert "mailbox 'ann': oauth2 generic as ann@agency.test, signed in 20" in status
-    assert "last refreshed never" in status
+    assert "access token valid until 20" in status and "last refreshed never" in status
     assert "smtp: oauth2 generic, not signed in; run `boundary-mail auth login smtp`" in status
     assert "mailbox 'bob': password" in status
 
