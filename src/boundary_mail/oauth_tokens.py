@@ -62,10 +62,17 @@ def load(path: Path) -> TokenRecord | None:
     return TokenRecord(**{k: v for k, v in data.items() if k in known})
 
 
+def _private_directory(directory: Path) -> None:
+    """The token directory, 0700, in the state directory (made 0700 too when a sign-in comes
+    before the first window)."""
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+
+
 def save(path: Path, record: TokenRecord) -> None:
     """Write atomically with mode 0600 in a 0700 directory, whatever the umask."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    _private_directory(path.parent)
     fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # mkstemp: 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -96,7 +103,7 @@ def delete(path: Path) -> bool:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """One process at a time reads, refreshes and rewrites this token file."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_directory(path.parent)
     lock = path.with_name(path.name + ".lock")
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:

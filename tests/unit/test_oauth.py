@@ -111,11 +111,14 @@ def test_an_oauth2_account_resolves_to_its_tokens_not_a_password(tmp_path: Path)
 
 
 def test_the_token_file_is_private_and_written_whole(tmp_path: Path) -> None:
-    path = oauth_tokens.token_path(tmp_path, "ann.json")
+    """0600 in 0700 directories (the state directory too, when `auth login` comes first),
+    renamed into place, never shown by repr."""
+    path = oauth_tokens.token_path(tmp_path / "state", "ann.json")
     record = TokenRecord(provider="generic", user="ann", refresh_token="r-1", access_token="a")
     oauth_tokens.save(path, record)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
     assert oauth_tokens.load(path) == record
     assert "r-1" not in repr(record)
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".tmp")] == []
