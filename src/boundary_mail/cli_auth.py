@@ -72,6 +72,6 @@ def run(config: Config, args: argparse.Namespace) -> int:
     sharing = [n for n, a in accounts(config) if n != name and a.oauth2 is not None
                and a.oauth2.token_file_name(a.username) == path.name]
     print(f"{name}: signed in as {record.user}; the refresh token is kept in {where}"
-          " (readable by this user only)" + (f"; {', '.join(sharing)} use it too" if sharing
+          " (readable by this user only)" + (f"; it serves {', '.join(sharing)} too" if sharing
                                               else ""))
     return 0
