@@ -23,6 +23,13 @@ transport is `error:`, so nothing can leave the machine.
     python3 scripts/mailserver.py down [imap|smtp]
     python3 scripts/mailserver.py status
     python3 scripts/mailserver.py env                export lines for `eval`
+    python3 scripts/mailserver.py oauth2 URL         validate OAuth2 tokens at this RFC 7662
+                                                     introspection URL (client:secret@ in it)
+
+Dovecot also accepts OAuth2 bearer tokens (SASL XOAUTH2 and OAUTHBEARER, for IMAP and, through
+Dovecot SASL, for Postfix): its `oauth2` passdb asks the introspection URL set by the `oauth2`
+command (the tests' local authorization server; until then a closed port, so every token is
+refused). Passwords keep working through the passwd-file passdb.
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ class Layout:
         self.dovecot = root / "dovecot"
         self.dovecot_conf = self.dovecot / "dovecot.conf"
         self.dovecot_users = self.dovecot / "users"
+        self.dovecot_oauth2 = self.dovecot / "oauth2.conf.ext"
         self.dovecot_state = self.dovecot / "state"
         self.dovecot_run = root / "dr"
         self.lmtp_socket = self.dovecot_run / "lmtp"
@@ -326,6 +334,36 @@ def dovecot_users_file(lay: Layout, users: dict[str, str]) -> None:
     os.chown(lay.dovecot_users, 0, _gid("dovecot"))
 
 
+def oauth2_settings(introspection_url: str) -> str:
+    """The oauth2 passdb's settings: every token is asked about at the RFC 7662 introspection
+    URL (POST token=…), whose `username` must be the login user (without the domain)."""
+    return f"""\
+# Written by scripts/mailserver.py (command oauth2): the tests' authorization server.
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = username
+username_format = %Ln
+active_attribute = active
+active_value = true
+"""
+
+
+def set_oauth2(url: str) -> None:
+    """Point the oauth2 passdb at `url` and make a running Dovecot read it (SIGHUP restarts
+    its auth processes; open sessions go on), and Postfix too (its smtpd processes would
+    keep talking to the old auth process)."""
+    lay = Layout(data_dir())
+    if write_if_changed(lay.dovecot_oauth2, oauth2_settings(url), 0o640):
+        os.chown(lay.dovecot_oauth2, 0, _gid("dovecot"))
+        pid = dovecot_pid(lay)
+        if pid:
+            os.kill(pid, signal.SIGHUP)
+            log(f"dovecot: OAuth2 tokens are now introspected at {url.rpartition('@')[2]}")
+        if postfix_pid(lay):
+            run(["postfix", "-c", str(lay.postfix), "reload"], quiet=True)
+
+
 def _gid(group: str) -> int:
     import grp
 
@@ -358,7 +396,7 @@ ssl_min_protocol = TLSv1.2
 # so it accepts a password on the plain IMAP port even without STARTTLS; check TLS client-side.
 disable_plaintext_auth = yes
 
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_username_format = %Ln
 auth_failure_delay = 0
 auth_verbose = yes
@@ -377,9 +415,17 @@ mail_max_userip_connections = 200
 postmaster_address = postmaster@{DOMAIN}
 lmtp_hdr_delivery_address = final
 
+# Passwords for PLAIN and LOGIN, and for lookups without a login ("none": LMTP delivery
+# asks whether a user exists); bearer tokens for XOAUTH2 and OAUTHBEARER only.
 passdb {{
   driver = passwd-file
+  mechanisms = plain login none
   args = scheme=SSHA256 username_format=%n {lay.dovecot_users}
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {lay.dovecot_oauth2}
 }}
 userdb {{
   driver = static
@@ -549,6 +595,9 @@ def prepare(lay: Layout, ports: dict[str, int]) -> dict[str, bool]:
     ensure_tls(lay)
     users = ensure_passwords(lay)
     dovecot_users_file(lay, users)
+    if not lay.dovecot_oauth2.exists():  # port 9 (discard) is closed: no token is accepted
+        write_if_changed(lay.dovecot_oauth2, oauth2_settings(f"http://{HOST}:9/introspect"), 0o640)
+        os.chown(lay.dovecot_oauth2, 0, _gid("dovecot"))
 
     changed_dovecot = write_if_changed(lay.dovecot_conf, dovecot_config(lay, ports, vmail))
     changed_postfix = write_if_changed(lay.postfix / "main.cf", postfix_main_cf(lay))
@@ -770,7 +819,7 @@ def main(argv: list[str]) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     which = tuple(rest) if rest else ("imap", "smtp")
-    if any(w not in ("imap", "smtp") for w in which):
+    if command != "oauth2" and any(w not in ("imap", "smtp") for w in which):
         print(f"unknown server {rest}: expected imap or smtp", file=sys.stderr)
         return 2
     which = tuple(w for w in ("imap", "smtp") if w in which)
@@ -783,6 +832,9 @@ def main(argv: list[str]) -> int:
                     cmd_down(which)
         elif command == "status":
             return cmd_status()
+        elif command == "oauth2" and len(rest) == 1:
+            with locked(data_dir()):
+                set_oauth2(rest[0])
         elif command == "env":
             cmd_env()
         elif command == "paths":

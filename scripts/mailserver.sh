@@ -8,6 +8,7 @@
 #   scripts/mailserver.sh down      # stop both
 #   scripts/mailserver.sh status    # is each running?
 #   scripts/mailserver.sh env       # export lines: eval "$(scripts/mailserver.sh env)"
+#   scripts/mailserver.sh oauth2 URL  # Dovecot checks OAuth2 tokens at this introspection URL
 #
 # The logic lives in scripts/mailserver.py (stdlib only); install is plain apt here.
 set -euo pipefail
@@ -60,7 +61,7 @@ install() {
 cmd="${1:-}"
 case "$cmd" in
   install) install ;;
-  up|down|status|env|paths) exec python3 "$here/mailserver.py" "$@" ;;
+  up|down|status|env|paths|oauth2) exec python3 "$here/mailserver.py" "$@" ;;
   *)
     echo "usage: $0 install|up|down|status|env" >&2
     exit 2

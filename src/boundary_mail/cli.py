@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "boundary_mail.cli_waiting",
     "boundary_mail.cli_announce",
     "boundary_mail.cli_signature",
+    "boundary_mail.cli_auth",
 )
 
 # How long a command waits for another process writing the state (a window takes seconds).

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from boundary_mail.config_agreement import AgreementConfig, LanguageTag, for_client
@@ -118,6 +118,13 @@ class Config(BaseSettings):
                 f"{value!r} is not a known locale; use e.g. \"en\" or \"de_DE\""
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _token_files_in_the_state_dir(self) -> Config:
+        for account in (self.smtp, *self.mailboxes):
+            if account.oauth2 is not None:
+                account.oauth2.bind_state_dir(self.state_dir)
+        return self
 
     @cached_property
     def tz(self) -> ZoneInfo:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from boundary_mail.config_agreement import AgreementConfig, LanguageTag, ZoneName
+from boundary_mail.config_auth import Auth, OAuth2Config, check_sign_in
 from boundary_mail.config_costs import ClientCosts
 from boundary_mail.config_waiting import WaitingOverride
 
@@ -50,13 +51,16 @@ def _lower_address(value: str) -> str:
 
 
 class Account(_Strict):
-    """Where a password comes from. Exactly one source may be set; none means no login."""
+    """Where a password comes from. Exactly one source may be set; none means no login.
+    With auth = "oauth2", no password: tokens from the `oauth2` table (`config_auth`)."""
 
     username: str | None = None
     password: SecretStr | None = None  # only via BOUNDARY_MAIL_… env overrides; never in the file
     password_env: str | None = None
     password_file: Path | None = None
     password_command: list[str] | None = None
+    auth: Auth = "password"
+    oauth2: OAuth2Config | None = None
 
     @model_validator(mode="after")
     def _one_password_source(self) -> Account:
@@ -71,6 +75,7 @@ class Account(_Strict):
             )
         if sources and not self.username:
             raise ValueError("a password source is set but no username; add username = \"…\"")
+        check_sign_in(self, sources)
         return self
 
 

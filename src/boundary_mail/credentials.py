@@ -1,10 +1,11 @@
 """The systemd credentials a configuration needs: one ``LoadCredential=`` per credential name.
 
-A relative ``password_file`` (``password_file = "imap-ann"``) is the name of a systemd
-credential: secrets.py reads it from ``$CREDENTIALS_DIRECTORY``, which systemd fills from the
-unit's ``LoadCredential=NAME:SOURCE`` lines before the service starts. These lines are derived
-from the configuration, so the unit, the config and the files in
-``/etc/boundary-mail/credentials/`` cannot disagree: ``boundary-mail credentials`` prints them,
+A relative ``password_file`` (``password_file = "imap-ann"``), or an OAuth2 account's
+``client_secret_file``, is the name of a systemd credential: secrets.py reads it from
+``$CREDENTIALS_DIRECTORY``, which systemd fills from the unit's ``LoadCredential=NAME:SOURCE``
+lines before the service starts. These lines are derived from the configuration, so the unit,
+the config and the files in ``/etc/boundary-mail/credentials/`` cannot disagree:
+``boundary-mail credentials`` prints them,
 and ``scripts/install-service.sh`` writes them into the unit it installs.
 """
 
@@ -51,9 +52,12 @@ def needed_credentials(config: Config) -> tuple[list[Credential], list[DirectFil
     names: dict[str, list[str]] = {}
     direct: list[DirectFile] = []
     for where, account in _accounts(config):
-        if account.password_file is None:
+        # An OAuth2 client secret by file is a credential like a password file.
+        secret = account.oauth2.client_secret_file if account.oauth2 is not None else None
+        source = account.password_file or secret
+        if source is None:
             continue
-        value = str(account.password_file)
+        value = str(source)
         if is_credential_name(value):
             names.setdefault(value, []).append(where)
         else:

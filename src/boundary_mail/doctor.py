@@ -144,7 +144,12 @@ async def check_smtp(config: SmtpConfig) -> AccountCheck:
 
 
 def _password(account: Server) -> list[str]:
-    """What supplied the password, by reference only (never the value)."""
+    """What supplied the password (or the OAuth2 tokens), by reference only (never the
+    value)."""
+    if account.oauth2 is not None and account.oauth2.token_command is not None:
+        return [f"OAuth2 tokens from command {account.oauth2.token_command[0]!r}"]
+    if account.oauth2 is not None:
+        return [f"OAuth2 sign-in with provider {account.oauth2.provider}"]
     if account.password_env is not None:
         return [f"password from ${account.password_env}"]
     if account.password_file is not None:

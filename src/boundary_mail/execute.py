@@ -40,7 +40,8 @@ class Executor(Protocol):
     def commit_sent(self, plan: SentPlan) -> None: ...
     def commit_ladder(self, plan: LadderPlan, outgoing: Sequence[Outgoing]) -> int: ...
     def commit_nudges(self, plan: NudgePlan, outgoing: Sequence[Outgoing]) -> int: ...
-    def mailbox_done(self, mailbox: str, error: str | None) -> None: ...
+    def mailbox_done(self, mailbox: str, error: str | None,
+                     alert: Outgoing | None = None) -> None: ...
     async def drain(self) -> DrainResult: ...
 
 
@@ -122,12 +123,16 @@ class StoreExecutor:
                 self.store.record_wait_report(report.item.message_id, self.now)
         return queued
 
-    def mailbox_done(self, mailbox: str, error: str | None) -> None:
+    def mailbox_done(self, mailbox: str, error: str | None,
+                     alert: Outgoing | None = None) -> None:
+        """Record how the mailbox's read went, and queue the alert its failure asks for."""
         with self.store.transaction():
             if error is None:
                 self.store.record_mailbox_ok(mailbox, self.now)
             else:
                 self.store.record_mailbox_failed(mailbox, error, self.now)
+            if alert is not None:
+                self.queue([alert])
 
     async def drain(self) -> DrainResult:
         """Append the routes by IMAP, send the queue, alert the owners of routes that failed
@@ -195,8 +200,10 @@ class DryRunExecutor:
     def commit_nudges(self, plan: NudgePlan, outgoing: Sequence[Outgoing]) -> int:
         return self._queue(outgoing)
 
-    def mailbox_done(self, mailbox: str, error: str | None) -> None:
-        return None
+    def mailbox_done(self, mailbox: str, error: str | None,
+                     alert: Outgoing | None = None) -> None:
+        if alert is not None:
+            self._queue([alert])
 
     async def drain(self) -> DrainResult:
         await asyncio.sleep(0)

@@ -24,10 +24,11 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.util import to_unicode
 
 from boundary_mail.config import MailboxConfig
-from boundary_mail.errors import MailboxUnavailable
+from boundary_mail.errors import MailboxUnavailable, UserError
 from boundary_mail.headers import FETCHED_HEADERS
 from boundary_mail.imap_parse import read_fetch
 from boundary_mail.net import ConnectionTrouble, backoff_seconds, tls_context
+from boundary_mail.sasl import NoOAuthMechanism, Secret, imap_login, refused_login
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _where(mailbox: MailboxConfig) -> str:
 
 
 def connect(
-    mailbox: MailboxConfig, password: str | None, *, attempts: int = CONNECT_ATTEMPTS
+    mailbox: MailboxConfig, password: Secret, *, attempts: int = CONNECT_ATTEMPTS
 ) -> imapclient.IMAPClient:
     """Open an authenticated connection, or raise MailboxUnavailable with the fix. A server
     that is down, hangs up or times out is tried `attempts` times with backoff (a check of
@@ -81,7 +82,7 @@ def connect(
             time.sleep(delay)
 
 
-def _connect_once(mailbox: MailboxConfig, password: str | None) -> imapclient.IMAPClient:
+def _connect_once(mailbox: MailboxConfig, password: Secret) -> imapclient.IMAPClient:
     ca = str(mailbox.ca_file) if mailbox.ca_file else None
     context = tls_context(ca)
     try:
@@ -123,13 +124,19 @@ def _connect_once(mailbox: MailboxConfig, password: str | None) -> imapclient.IM
     client._imap.debug = 0
     if mailbox.username:
         try:
-            client.login(mailbox.username, password or "")
+            imap_login(client, mailbox.username, password,
+                       mailbox.oauth2.mechanism if mailbox.oauth2 else "auto")
         except LoginError:
             _quietly_logout(client)
             raise MailboxUnavailable(
-                f"{_where(mailbox)}: login as {mailbox.username!r} was refused;"
-                " check the username and the password source"
+                f"{_where(mailbox)}: {refused_login(mailbox.username, password)}"
             ) from None
+        except NoOAuthMechanism as exc:
+            _quietly_logout(client)
+            raise MailboxUnavailable(f"{_where(mailbox)}: {exc.fix}") from None
+        except UserError:  # no token to be had (a sign-in needed, a provider down)
+            _quietly_logout(client)
+            raise
         except (OSError, IMAPClientError) as exc:
             _quietly_logout(client)
             raise ConnectionTrouble(

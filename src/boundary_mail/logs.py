@@ -36,3 +36,11 @@ def configure_logging(*, verbose: bool) -> None:
     )
     # imapclient's DEBUG trace echoes whole FETCH responses (subjects, bodies): never log them.
     logging.getLogger("imapclient").setLevel(logging.INFO)
+    # The OAuth2 libraries' DEBUG lines carry tokens, codes and request bodies
+    # (requests-oauthlib's "Obtained token {…}", MSAL's cache events with the device code).
+    for name in OAUTH_LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+OAUTH_LIBRARY_LOGGERS = ("authlib", "msal", "oauthlib", "requests_oauthlib",
+                         "google_auth_oauthlib", "google.auth", "google.oauth2")

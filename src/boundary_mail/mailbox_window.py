@@ -46,6 +46,7 @@ from boundary_mail.plan import (
 )
 from boundary_mail.report import WindowReport
 from boundary_mail.routes import RelayLimit
+from boundary_mail.sasl import Secret
 from boundary_mail.snapshot import keys_for
 from boundary_mail.store import Store
 from boundary_mail.sync import (
@@ -79,7 +80,7 @@ class WindowRun:
 
 
 async def run_mailbox(
-    run: WindowRun, mailbox: MailboxConfig, password: str | None, connected: asyncio.Event
+    run: WindowRun, mailbox: MailboxConfig, password: Secret, connected: asyncio.Event
 ) -> None:
     """Read and handle one mailbox; `connected` is set once its server answered (the other
     mailboxes on that server may then go ahead)."""

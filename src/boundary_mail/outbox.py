@@ -30,6 +30,7 @@ from boundary_mail.config import Config
 from boundary_mail.errors import MailboxUnavailable
 from boundary_mail.headers import message_key
 from boundary_mail.net import backoff_seconds
+from boundary_mail.sasl import Secret
 from boundary_mail.secrets import resolve_password
 from boundary_mail.sent_journal import SentJournal
 from boundary_mail.store import StateError, Store, StoredAction
@@ -122,7 +123,7 @@ class _Drain:
     journal: SentJournal
     token: str
     now: datetime
-    password: str | None
+    password: Secret
     queue: deque[StoredAction]
     result: DrainResult
     connected: asyncio.Event = field(default_factory=asyncio.Event)

@@ -16,8 +16,9 @@ from contextlib import asynccontextmanager
 import aiosmtplib
 
 from boundary_mail.config import SmtpConfig
-from boundary_mail.errors import MailboxUnavailable
+from boundary_mail.errors import MailboxUnavailable, SecretUnavailable
 from boundary_mail.net import ConnectionTrouble, tls_context
+from boundary_mail.sasl import NoOAuthMechanism, Secret, refused_login, smtp_login
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class Session:
 
 
 @asynccontextmanager
-async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Session]:
+async def session(smtp: SmtpConfig, password: Secret) -> AsyncIterator[Session]:
     """Connect (implicit TLS or STARTTLS, certificate verified) and log in, or raise
     MailboxUnavailable with what to fix."""
     client = aiosmtplib.SMTP(
@@ -138,7 +139,17 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
     try:
         await client.connect()
         if smtp.username:
-            await client.login(smtp.username, password or "")
+            await smtp_login(client, smtp.username, password,
+                             smtp.oauth2.mechanism if smtp.oauth2 else "auto")
+    except NoOAuthMechanism as exc:
+        await _close(client)
+        raise MailboxUnavailable(f"{_where(smtp)}: {exc.fix}") from None
+    except MailboxUnavailable:  # the token endpoint could not be reached: try later
+        await _close(client)
+        raise
+    except SecretUnavailable as exc:  # no token (a sign-in needed): the queue waits, saying so
+        await _close(client)
+        raise MailboxUnavailable(str(exc)) from None
     except aiosmtplib.SMTPAuthenticationError as exc:
         await _close(client)
         if 400 <= exc.code < 500:  # e.g. 454: the server's own auth backend is down
@@ -146,10 +157,8 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
                 f"{_where(smtp)}: login failed temporarily ({exc.code} {exc.message});"
                 " will try again"
             ) from None
-        raise MailboxUnavailable(
-            f"{_where(smtp)}: login as {smtp.username!r} was refused; check the username and"
-            " the password source"
-        ) from None
+        raise MailboxUnavailable(f"{_where(smtp)}: {refused_login(smtp.username, password)}"
+                                 ) from None
     except ssl.SSLCertVerificationError as exc:
         await _close(client)
         raise MailboxUnavailable(
@@ -179,7 +188,7 @@ async def session(smtp: SmtpConfig, password: str | None) -> AsyncIterator[Sessi
         await _closed(protocol)
 
 
-async def server_size(smtp: SmtpConfig, password: str | None) -> int | None:
+async def server_size(smtp: SmtpConfig, password: Secret) -> int | None:
     """The server's SIZE limit, asked over a connection of its own; None when it names none
     or cannot be asked now (the configured limit then stands alone)."""
     try:

@@ -9,6 +9,7 @@ from boundary_mail.actions import ContactNote, Redirect, UrgentAlert
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.config import Config
 from boundary_mail.report import WindowReport
+from boundary_mail.sign_ins import sign_in_lines
 from boundary_mail.store import Store
 from boundary_mail.templates import format_when
 from boundary_mail.upcoming import next_digest, next_windows
@@ -130,6 +131,7 @@ def format_status(store: Store, config: Config, now: datetime) -> str:
             since = (format_when(health.last_ok_at.astimezone(tz), language)
                      if health.last_ok_at else "it was set up")
             lines.append(f"mailbox {health.mailbox}: not read since {since}: {health.error}")
+    lines.extend(f"sign-in: {line}" for line in sign_in_lines(config, oauth2_only=True))
     items = store.open_items()
     lines.append(f"open items: {len(items)}")
     steps = len(config.escalation.steps)

@@ -22,6 +22,7 @@ from datetime import datetime
 
 import imapclient
 
+from boundary_mail.auth_alerts import compose_sign_in_alert
 from boundary_mail.calendar import BusinessCalendar
 from boundary_mail.compose import compose_ladder
 from boundary_mail.compose_route import where_it_lies
@@ -32,6 +33,8 @@ from boundary_mail.execute import DryRunExecutor, StoreExecutor
 from boundary_mail.headers import message_key
 from boundary_mail.mailbox_window import WindowRun, run_mailbox
 from boundary_mail.net import ConnectionTrouble
+from boundary_mail.oauth_providers import SignInExpired
+from boundary_mail.outgoing import Outgoing
 from boundary_mail.plan import plan_ladder
 from boundary_mail.report import WindowReport
 from boundary_mail.routes import RelayLimit
@@ -118,6 +121,7 @@ class Window:
         connected: asyncio.Event,
     ) -> None:
         error: str | None = None
+        alert: Outgoing | None = None
         try:
             if server in down:
                 raise ConnectionTrouble(
@@ -134,7 +138,15 @@ class Window:
                 down.add(server)
             log.error("mailbox=%s not read in this window: %s", mailbox.name, exc)
             run.report.fail_mailbox(mailbox.name, error, retry_soon=trouble)
-        run.executor.mailbox_done(mailbox.name, error)
+            if isinstance(exc, SignInExpired):  # a person must sign in again: tell the owner
+                alert = self._sign_in_alert(mailbox, error, run.now)
+        run.executor.mailbox_done(mailbox.name, error, alert)
+
+    def _sign_in_alert(self, mailbox: MailboxConfig, error: str, now: datetime) -> Outgoing:
+        health = next((h for h in self.store.mailbox_health() if h.mailbox == mailbox.name),
+                      None)
+        return compose_sign_in_alert(mailbox, error, health.last_ok_at if health else None,
+                                     config=self.config, env=self.templates, now=now)
 
     # -- the escalation ladder ------------------------------------------------------------
     async def _climb_ladder(self, run: WindowRun) -> None:
