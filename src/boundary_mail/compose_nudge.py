@@ -31,6 +31,7 @@ from boundary_mail.compose_mime import (
     stable_message_id,
     thread,
 )
+from boundary_mail.compose_agreement import client_env
 from boundary_mail.config import Config
 from boundary_mail.outgoing import Outgoing
 from boundary_mail.templates import render
@@ -97,7 +98,7 @@ def compose_nudge(
     msg[MARKER_HEADER] = "nudge"
     quote, name = quote_of(original)
     msg.set_content(render(
-        env, "nudge.txt.j2", name=name, number=nudge.number,
+        client_env(env, config, config.client_named(start.client)), "nudge.txt.j2", name=name, number=nudge.number,
         sent=start.sent_at.astimezone(config.tz), member_name=member_name,
         subject=start.subject, quote=quote,
     ))

@@ -135,6 +135,10 @@ class Config(BaseSettings):
         """`language`, else the old `locale` key (so "de_DE" now means German text too)."""
         return self.language or self.locale.replace("-", "_")
 
+    def client_named(self, name: str) -> ClientConfig | None:
+        """The configured client of that name (waits and queued mail name their client)."""
+        return next((c for c in self.clients if c.name == name), None)
+
     def language_of(self, client: ClientConfig | None) -> str:
         return (client.language if client and client.language else None) or self.default_language
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # What a client reads: each must exist in every language a client is written to.
 CLIENT_TEMPLATES = (
     "auto_reply.txt.j2", "auto_reply.html.j2", "first_contact.txt.j2", "contact_note.txt.j2",
-    "announce.txt.j2", "signature.txt.j2", "signature.html.j2",
+    "announce.txt.j2", "signature.txt.j2", "signature.html.j2", "nudge.txt.j2",
 )
 
 

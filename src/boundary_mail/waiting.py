@@ -278,12 +278,12 @@ def member_mailbox(config: Config, start: WaitStart) -> str:
 
 
 def rules_for(config: Config, client: str) -> WaitingConfig:
-    entry = next((c for c in config.clients if c.name == client), None)
+    entry = config.client_named(client)
     return waiting_rules(config.waiting, entry.waiting if entry else None)
 
 
 def report_recipient(config: Config, client: str) -> str:
-    entry = next((c for c in config.clients if c.name == client), None)
+    entry = config.client_named(client)
     return entry.account_manager if entry else config.team.lead
 
 

@@ -9,7 +9,7 @@ does, in English, German, Danish and Russian.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -21,12 +21,14 @@ import pytest
 from boundary_mail.announce import Announcement
 from boundary_mail.compose import compose_auto_reply, compose_contact_note
 from boundary_mail.compose_announce import compose_announcement, signatures
+from boundary_mail.compose_nudge import compose_nudge
 from boundary_mail.config import Config
 from boundary_mail.config_warnings import config_warnings
 from boundary_mail.decide import AutoReply, ContactNote
 from boundary_mail.errors import ConfigError
 from boundary_mail.languages import CLIENT_TEMPLATES, available_languages, language_problems
 from boundary_mail.templates import SHIPPED, environment
+from boundary_mail.waiting import Nudge, WaitingItem, WaitStart
 from tests.unit.factories import ANN, BOB, CARLA, agency, agency_data, berlin, message, plan
 
 LANGUAGES = ("en", "de", "da", "ru")
@@ -66,6 +68,18 @@ def parsed(raw: bytes) -> EmailMessage:
     return msg
 
 
+def nudge_text(config: Config, *, number: int) -> str:
+    """Ann's nudge to Carla about her message of Monday, as Carla reads it."""
+    start = WaitStart("<w1@agency.test>", "ann", "Sent", 1, ANN, config.clients[0].name,
+                      (CARLA,), "Homepage texts", (), NOW - timedelta(days=3), 2, "bcc")
+    original = (f"From: Ann <{ANN}>\r\nTo: Carla Rossi <{CARLA}>\r\nSubject: Homepage\r\n\r\n"
+                "Could you send us the texts?\r\n").encode()
+    item = WaitingItem(start, nudges=number - 1, last_nudge_at=None)
+    out = compose_nudge(Nudge(item, number, "draft", 2.0), original, config=config, env=ENV,
+                        now=NOW)
+    return str(parsed(out.raw).get_body(("plain",)).get_content())  # type: ignore[union-attr]
+
+
 def everything_read(config: Config) -> dict[str, str]:
     """The texts Carla would read: auto-reply text and HTML, the attached document, the
     contact note."""
@@ -96,6 +110,8 @@ def everything_read(config: Config) -> dict[str, str]:
     (signature,) = signatures(config, ENV, NOW, member=ANN,
                               language=config.language_of(config.clients[0]))
     texts["signature.txt.j2"], texts["signature.html.j2"] = signature.text, signature.html
+    texts["nudge.txt.j2"] = nudge_text(config, number=1)
+    texts["second nudge"] = nudge_text(config, number=2)
     return {name: text.replace("\r\n", "\n") for name, text in texts.items()}
 
 
@@ -151,6 +167,8 @@ def test_no_english_sentence_leaks_into_another_language(
         re.IGNORECASE,
     )
     for name, text in which[lang].items():
+        # A nudge quotes the member's own message: their words, in whatever language.
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(">"))
         english = {line.strip() for line in which["en"][name].splitlines()
                    if re.search(r"[A-Za-z]{4,}", line)
                    and not re.search(r"<|@|Agency Assistant", line)}  # names, not sentences
