@@ -22,6 +22,7 @@ from email.utils import format_datetime, getaddresses
 
 import jinja2
 
+from boundary_mail.compose_agreement import client_env
 from boundary_mail.compose_mime import (
     MARKER_HEADER,
     address,
@@ -31,7 +32,6 @@ from boundary_mail.compose_mime import (
     stable_message_id,
     thread,
 )
-from boundary_mail.compose_agreement import client_env
 from boundary_mail.config import Config
 from boundary_mail.outgoing import Outgoing
 from boundary_mail.templates import render
