@@ -97,8 +97,9 @@ def compose_nudge(
         msg["Auto-Submitted"] = "auto-generated"
     msg[MARKER_HEADER] = "nudge"
     quote, name = quote_of(original)
+    in_their_language = client_env(env, config, config.client_named(start.client))
     msg.set_content(render(
-        client_env(env, config, config.client_named(start.client)), "nudge.txt.j2", name=name, number=nudge.number,
+        in_their_language, "nudge.txt.j2", name=name, number=nudge.number,
         sent=start.sent_at.astimezone(config.tz), member_name=member_name,
         subject=start.subject, quote=quote,
     ))
