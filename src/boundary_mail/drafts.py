@@ -29,6 +29,7 @@ from boundary_mail.config import Config, MailboxConfig
 from boundary_mail.errors import MailboxUnavailable, SecretUnavailable
 from boundary_mail.headers import message_key
 from boundary_mail.outbox import DrainResult
+from boundary_mail.routes import connect_or_wait
 from boundary_mail.secrets import resolve_password
 from boundary_mail.store import Store, StoredAction
 from boundary_mail.sync import logout
@@ -69,13 +70,8 @@ async def _append_to(
     mailbox: MailboxConfig, actions: list[StoredAction], store: Store, token: str,
     now: datetime, result: DrainResult,
 ) -> None:
-    try:
-        password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
-        client = await asyncio.to_thread(imap.connect, mailbox, password)
-    except (MailboxUnavailable, SecretUnavailable) as exc:
-        log.warning("mailbox=%s %d nudge draft(s) wait for the next window: %s", mailbox.name,
-                    len(actions), exc)
-        result.retry_soon = True
+    client = await connect_or_wait(mailbox, f"{len(actions)} nudge draft(s)", result)
+    if client is None:
         return
     try:
         for action in actions:

@@ -102,17 +102,26 @@ async def carry_routes(config: Config, store: Store, now: datetime) -> DrainResu
     return result
 
 
+async def connect_or_wait(
+    mailbox: MailboxConfig, waiting: str, result: DrainResult
+) -> imapclient.IMAPClient | None:
+    """A connection for APPENDing what was queued for `mailbox`; None when it cannot be had
+    now (logged, and `result` asks for a retry): what was queued waits for the next window."""
+    try:
+        password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
+        return await asyncio.to_thread(imap.connect, mailbox, password)
+    except (MailboxUnavailable, SecretUnavailable) as exc:
+        log.warning("mailbox=%s %s wait for the next window: %s", mailbox.name, waiting, exc)
+        result.retry_soon = True
+        return None
+
+
 async def _carry_to(
     mailbox: MailboxConfig, actions: list[StoredAction], store: Store, token: str,
     now: datetime, result: DrainResult,
 ) -> None:
-    try:
-        password = resolve_password(mailbox, where=f"mailbox {mailbox.name!r}")
-        client = await asyncio.to_thread(imap.connect, mailbox, password)
-    except (MailboxUnavailable, SecretUnavailable) as exc:
-        log.warning("mailbox=%s %d route(s) wait for the next window: %s", mailbox.name,
-                    len(actions), exc)
-        result.retry_soon = True
+    client = await connect_or_wait(mailbox, f"{len(actions)} route(s)", result)
+    if client is None:
         return
     try:
         await asyncio.to_thread(imap.select, client, mailbox.inbox)
