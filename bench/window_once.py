@@ -5,8 +5,9 @@ bench/mailboxes.py, which runs this under bench/rusage_exec.py to read its peak 
 
 The window is what the daemon runs: `Window(config, store).run(now)`, with the store opened
 the way `boundary-mail poll` opens it. "seconds" is the window alone (no interpreter start-up,
-imports or config loading); "send_seconds" is the part spent draining the outbox (SMTP),
-measured by wrapping `boundary_mail.execute.drain` (benchmark instrumentation only).
+imports or config loading); "tail_seconds" is the part after the mailboxes were read (the
+ladder, nudges and the rest of the queue: `StoreExecutor.drain`), "sent_while_reading" how
+many messages went out before that (benchmark instrumentation only, by wrapping the method).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from boundary_mail import execute as window_module
+from boundary_mail import execute
 from boundary_mail.config import load_config
 from boundary_mail.store import Store
 from boundary_mail.window import Window
@@ -31,17 +32,18 @@ def main() -> int:
     parser.add_argument("--config", required=True, type=Path)
     args = parser.parse_args()
     config = load_config(args.config)
-    send_seconds: list[float] = []
-    original_drain = getattr(window_module, "drain", None)
-    if original_drain is not None:
-        async def timed_drain(*a: Any, **kw: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return await original_drain(*a, **kw)
-            finally:
-                send_seconds.append(time.perf_counter() - start)
+    tail: dict[str, float] = {}
+    original_drain = execute.StoreExecutor.drain
 
-        window_module.drain = timed_drain  # type: ignore[assignment]
+    async def timed_drain(self: execute.StoreExecutor) -> Any:
+        tail["sent_while_reading"] = self.outbox.result.sent if self.outbox else 0
+        start = time.perf_counter()
+        try:
+            return await original_drain(self)
+        finally:
+            tail["seconds"] = time.perf_counter() - start
+
+    execute.StoreExecutor.drain = timed_drain  # type: ignore[method-assign]
     store = Store(config.state_file)
     try:
         now = datetime.now(UTC)  # noqa: TID251 - the benchmark plays the scheduler
@@ -51,7 +53,8 @@ def main() -> int:
     finally:
         store.close()
     print(json.dumps({
-        "seconds": elapsed, "send_seconds": sum(send_seconds), "fetched": report.fetched,
+        "seconds": elapsed, "tail_seconds": tail.get("seconds", 0.0),
+        "sent_while_reading": tail.get("sent_while_reading", 0), "fetched": report.fetched,
         "baseline": report.baseline, "decided": len(report.plans), "queued": report.queued,
         "sent": report.sent, "failed": report.failed, "errors": report.errors, "ok": report.ok,
     }))

@@ -1,8 +1,11 @@
 """Carrying out a window's plan: the one place where a real run and a dry run differ.
 
-`StoreExecutor` commits each plan in one transaction with the folder's high-water mark, then
-carries out what was queued: the routes and nudge drafts by IMAP, the mail, the alerts of
-routes that failed and `$Routed` on what was passed on (see `routes`, `drafts`).
+`StoreExecutor` commits each plan in one transaction with the folder's high-water mark. The
+mail a batch's decisions queued (auto-replies, notes, redirects, alerts: nothing read later
+changes them) starts going out at once, while the other mailboxes are read; at the end the
+rest is carried out: the routes and nudge drafts by IMAP, the mail queued after the reading
+(ladder, nudges) and before this window, the alerts of routes that failed and `$Routed` on
+what was passed on (see `outbox`, `routes`, `drafts`).
 `DryRunExecutor` does none of that: it keeps the high-water marks in memory (so a reconnect
 reads on from where the dry run got to) and keeps the composed messages, so ``poll
 --dry-run`` can print exactly what a real run would send. Everything else in a window runs
@@ -20,13 +23,14 @@ from typing import Protocol
 
 from boundary_mail.config import Config
 from boundary_mail.drafts import carry_drafts, file_sent_nudges
+from boundary_mail.errors import SecretUnavailable
 from boundary_mail.headers import message_key
-from boundary_mail.outbox import DrainResult, drain
+from boundary_mail.outbox import DrainResult, Outbox, drain
 from boundary_mail.outgoing import Outgoing
 from boundary_mail.plan import InboxPlan, LadderPlan, SentPlan, addresses_of, sender_of
 from boundary_mail.report import WindowReport
 from boundary_mail.routes import carry_routes, flag_routed, queue_route_alerts
-from boundary_mail.store import FolderState, Store
+from boundary_mail.store import FolderState, StateError, Store
 from boundary_mail.tracking import Acknowledgment
 from boundary_mail.waiting import NudgePlan, WaitChanges
 
@@ -43,6 +47,7 @@ class Executor(Protocol):
     def mailbox_done(self, mailbox: str, error: str | None,
                      alert: Outgoing | None = None) -> None: ...
     async def drain(self) -> DrainResult: ...
+    async def abandon(self) -> None: ...
 
 
 class StoreExecutor:
@@ -51,6 +56,8 @@ class StoreExecutor:
     def __init__(self, config: Config, store: Store, now: datetime) -> None:
         self.config, self.store, self.now = config, store, now
         self.token = secrets.token_hex(8)  # one per window: see outbox.drain
+        self.outbox: Outbox | None = None  # sending while the window reads
+        self.send_early = True
 
     def folder_state(self, mailbox: str, folder: str) -> FolderState | None:
         return self.store.folder_state(mailbox, folder)
@@ -83,7 +90,23 @@ class StoreExecutor:
             queued = self.queue(outgoing)
             self._advance(plan.read.mailbox, plan.read.folder, plan.read.uidvalidity,
                           plan.read.last_uid)
+        if queued:
+            self._send_soon([out.dedupe_key for out in outgoing])
         return queued
+
+    def _send_soon(self, dedupe_keys: list[str]) -> None:
+        """Start sending this batch's mail. Only an optimisation: when sending cannot start
+        (no SMTP secret, no room to record sends), the window's drain says why."""
+        if not self.send_early:
+            return
+        try:
+            if self.outbox is None:
+                self.outbox = Outbox(self.config, self.store, self.now, self.token)
+                self.outbox.open()  # settles an earlier process's leftovers; older mail waits
+            self.outbox.offer(self.store.pending_with_keys(dedupe_keys))
+        except (SecretUnavailable, StateError) as exc:
+            log.debug("replies wait for the end of the window: %s", exc)
+            self.send_early, self.outbox = False, None
 
     def commit_acknowledgments(self, acks: Sequence[Acknowledgment]) -> None:
         with self.store.transaction():
@@ -141,13 +164,25 @@ class StoreExecutor:
         carried = await carry_routes(config, store, now)
         carried.absorb(await carry_drafts(config, store, now))
         queue_route_alerts(config, store, now)
-        result = await drain(config, store, now, token)
+        if self.outbox is not None:  # the mail of this window's batches is on its way
+            self.outbox.offer(store.sendable(token))
+            result = await self.outbox.close()
+        else:
+            result = await drain(config, store, now, token)
         if queue_route_alerts(config, store, now):
             result.absorb(await drain(config, store, now, token))
         result.absorb(carried)
         await flag_routed(config, store, result.routed)
         await file_sent_nudges(config, store, now)
         return result
+
+    async def abandon(self) -> None:
+        """The window failed: finish the message in hand and close the connections."""
+        if self.outbox is not None:
+            try:
+                await self.outbox.close(stop=True)
+            except Exception as exc:  # the window's own failure is the one to report
+                log.debug("while stopping the sending: %s", exc)
 
     def queue(self, outgoing: Iterable[Outgoing]) -> int:
         """Add the mail to the queue (inside the caller's transaction); how many were new."""
@@ -208,6 +243,9 @@ class DryRunExecutor:
     async def drain(self) -> DrainResult:
         await asyncio.sleep(0)
         return DrainResult()
+
+    async def abandon(self) -> None:
+        return None
 
     def _queue(self, outgoing: Iterable[Outgoing]) -> int:
         """Count what a real run would add to the queue (a dedupe key queued before, or

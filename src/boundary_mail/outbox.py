@@ -14,6 +14,9 @@ outcome honest:
 - a claim whose drain never finished (the process died): the same "maybe delivered";
 - the send went out but the state cannot record it (the disk is full): it is written to the
   reserved sent-journal instead (see `sent_journal`) and never sent again.
+
+An `Outbox` can be fed while it sends: a window offers each batch's replies as soon as they
+are committed, so the sending overlaps the reading of the other mailboxes (`execute`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -48,6 +52,9 @@ RETRY_BACKOFF_MAX_SECONDS = 4.0
 # process loses nothing (WAL commits survive it); a power cut could lose the last few "sent"
 # marks, and those messages would go out once more.
 SYNC_EVERY = 16
+# A session with nothing to send (the window is still reading) is kept this long for the next
+# batch, then closed: well inside the idle timeouts of servers (Postfix: 300 s).
+IDLE_SECONDS = 20.0
 
 
 @dataclass(slots=True)
@@ -68,6 +75,10 @@ class DrainResult:
         self.retry_soon |= other.retry_soon
         self.routed.extend(other.routed)
 
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed + self.uncertain
+
 
 def _describe(action: StoredAction) -> str:
     # A digest answers no message: no msg= (the key of an empty id would name nothing).
@@ -81,69 +92,106 @@ async def drain(
     """Send every queued message, oldest first (see the module docstring for what happens
     when something goes wrong). Drains that share a `token` (one window's) never resend
     what one of them found maybe delivered."""
-    result = DrainResult()
-    token = token or secrets.token_hex(8)
-    journal = SentJournal(config.state_dir)
-    _settle_journal(store, journal, now)
-    for stale in store.recover_stale_claims(token):
-        log.warning("%s: its sending was never recorded (the process stopped); it may have been"
-                    " delivered, so it is sent at most once more, with the same Message-ID",
-                    _describe(stale))
-    queue = store.sendable(token)
-    if not queue:
-        return result
-    try:
-        journal.reserve()
-    except OSError as exc:
-        raise StateError(
-            f"{journal.path}: cannot reserve {journal.path.parent}'s space for recording sends"
-            f" ({exc.strerror}); nothing is sent until the disk has room"
-        ) from None
-    run = _Drain(config, store, journal, token, now, resolve_password(config.smtp, where="smtp"),
-                 deque(queue), result)
-    sessions = min(config.smtp.sessions, len(queue))
-    try:
-        outcomes = await asyncio.gather(*(run.worker(first=n == 0) for n in range(sessions)),
-                                        return_exceptions=True)
-    finally:
-        store.sync()
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return result
+    outbox = Outbox(config, store, now, token)
+    outbox.offer(outbox.open())
+    return await outbox.close()
 
 
-@dataclass(slots=True)
-class _Drain:
-    """One drain over `smtp.sessions` connections that share the queue. The first connection
-    goes alone: when the server is down, the others never try."""
+class Outbox:
+    """One drain over up to `smtp.sessions` connections that share a queue, which can grow
+    while it sends (`offer`) until `close`. The first connection goes alone: when the server
+    is down, the others never try, and once a drain has given up it takes nothing more (a
+    dead server costs its retries once)."""
 
-    config: Config
-    store: Store
-    journal: SentJournal
-    token: str
-    now: datetime
-    password: Secret
-    queue: deque[StoredAction]
-    result: DrainResult
-    connected: asyncio.Event = field(default_factory=asyncio.Event)
-    stopped: bool = False
+    def __init__(self, config: Config, store: Store, now: datetime,
+                 token: str | None = None) -> None:
+        self.config, self.store, self.now = config, store, now
+        self.token = token or secrets.token_hex(8)
+        self.journal = SentJournal(config.state_dir)
+        self.result = DrainResult()
+        self.queue: deque[StoredAction] = deque()
+        self._offered: set[int] = set()
+        self._workers: list[asyncio.Task[None]] = []
+        self._more = asyncio.Event()  # set when mail is offered or the outbox is closed
+        self._connected = asyncio.Event()
+        self._closed = self._stopped = False
+        self._password: Secret | None = None
 
-    async def worker(self, *, first: bool) -> None:
-        if not first:
-            await self.connected.wait()
+    def open(self) -> list[StoredAction]:
+        """Settle what an earlier process left (the journal, stale claims); the queue as it
+        stands. Raises StateError when the disk has no room to record sends."""
+        _settle_journal(self.store, self.journal, self.now)
+        for stale in self.store.recover_stale_claims(self.token):
+            log.warning("%s: its sending was never recorded (the process stopped); it may have"
+                        " been delivered, so it is sent at most once more, with the same"
+                        " Message-ID", _describe(stale))
+        return self.store.sendable(self.token)
+
+    def offer(self, actions: Iterable[StoredAction]) -> None:
+        """Send these too (each once, however often offered); starts connections as needed."""
+        fresh = [a for a in actions if a.id not in self._offered]
+        if not fresh or self._stopped:
+            return
+        if self._password is None:
+            self._reserve_journal()
+            self._password = resolve_password(self.config.smtp, where="smtp")
+        self._offered.update(a.id for a in fresh)
+        self.queue.extend(fresh)
+        self._more.set()
+        while len(self._workers) < min(self.config.smtp.sessions, len(self.queue)):
+            first = not self._workers
+            self._workers.append(asyncio.create_task(self._worker(first=first)))
+
+    async def close(self, *, stop: bool = False) -> DrainResult:
+        """Send what was offered (or, with `stop`, only finish the message in hand), then
+        end every connection. The first failure that concerns more than the mail (the state
+        file cannot be written) is raised here."""
+        self._closed = True
+        if stop:
+            self._stopped = True
+        self._more.set()
+        try:
+            outcomes = await asyncio.gather(*self._workers, return_exceptions=True)
+        finally:
+            self.store.sync()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return self.result
+
+    def _reserve_journal(self) -> None:
+        try:
+            self.journal.reserve()
+        except OSError as exc:
+            raise StateError(
+                f"{self.journal.path}: cannot reserve {self.journal.path.parent}'s space for"
+                f" recording sends ({exc.strerror}); nothing is sent until the disk has room"
+            ) from None
+
+    async def _worker(self, *, first: bool) -> None:
+        try:
+            if not first:
+                await self._connected.wait()
+            await self._connect_and_send()
+        except BaseException:
+            self._stopped = True  # e.g. the state file cannot be written: nothing more
+            raise
+        finally:
+            self._connected.set()  # a worker that waits for this one must not wait forever
+
+    async def _connect_and_send(self) -> None:
         failures = 0
-        while self.queue and not self.stopped:
-            done_before = self.result.sent + self.result.failed + self.result.uncertain
+        assert self._password is not None
+        while not self._stopped and await self._wait_for_mail():
+            done_before = self.result.done
             try:
-                async with smtp.session(self.config.smtp, self.password) as connection:
-                    self.connected.set()
+                async with smtp.session(self.config.smtp, self._password) as connection:
+                    self._connected.set()
                     await self._send_all(connection)
             except smtp.ConnectionTrouble as exc:
-                if not self.queue or self.stopped:
+                if (self._closed and not self.queue) or self._stopped:
                     break  # the last message was handed over; only its answer is missing
-                progress = self.result.sent + self.result.failed + self.result.uncertain
-                failures = 1 if progress > done_before else failures + 1
+                failures = 1 if self.result.done > done_before else failures + 1
                 if failures < RETRY_ATTEMPTS:
                     delay = backoff_seconds(failures, RETRY_BACKOFF_SECONDS,
                                             RETRY_BACKOFF_MAX_SECONDS)
@@ -155,11 +203,20 @@ class _Drain:
                 self._stop(exc, retry_soon=True)
             except MailboxUnavailable as exc:
                 self._stop(exc, retry_soon=False)
-            break
-        self.connected.set()  # a worker that waits for this one must not wait forever
+
+    async def _wait_for_mail(self, idle: float | None = None) -> bool:
+        """Whether there is mail to send, waiting for an offer while the outbox is open (at
+        most `idle` seconds)."""
+        while not self.queue and not self._closed and not self._stopped:
+            self._more.clear()
+            try:
+                await asyncio.wait_for(self._more.wait(), idle)
+            except TimeoutError:
+                break
+        return bool(self.queue) and not self._stopped
 
     async def _send_all(self, connection: smtp.Session) -> None:
-        while self.queue and not self.stopped:
+        while await self._wait_for_mail(IDLE_SECONDS):
             action = self.queue.popleft()
             if not self.store.claim(action, self.token):
                 log.info("%s: sent or claimed meanwhile by another process; skipped",
@@ -175,13 +232,12 @@ class _Drain:
                 raise
 
     def _stop(self, exc: MailboxUnavailable, *, retry_soon: bool) -> None:
-        if self.stopped:
+        if self._stopped:
             return
-        self.stopped = True
+        self._stopped = True
+        self._more.set()
         _pause(self.store, list(self.queue), exc, self.result)
         self.result.retry_soon |= retry_soon
-
-
 async def _send_one(
     store: Store, journal: SentJournal, connection: smtp.Session, action: StoredAction,
     token: str, now: datetime, result: DrainResult,

@@ -2,11 +2,12 @@
 
 The shell around the core. Mailboxes are read concurrently (a bounded pool); each batch is
 planned by the core (`plan`, `decide`) against a snapshot of the state and executed at once
-(`execute`): committed in one transaction with the folder's high-water mark. Then the
-escalation ladder is planned over everything still open, and only then is anything sent. A
-crash at any point repeats no decision and loses none: undecided mail is fetched again,
-decided mail waits in the queue. ``--dry-run`` runs the same code with an executor that
-records nothing, so it prints exactly the plan a real run carries out.
+(`execute`): committed in one transaction with the folder's high-water mark, and its
+replies start going out while the other mailboxes are read. Then the escalation ladder is
+planned over everything still open, the clients who owe an answer are nudged, and the rest of
+the queue is sent. A crash at any point repeats no decision and loses none: undecided mail
+is fetched again, decided mail waits in the queue. ``--dry-run`` runs the same code with an
+executor that records and sends nothing, so it prints exactly the plan a real run carries out.
 
 One mailbox's trouble is its own: a missing secret, a refused login, an untrusted certificate
 or a server that is down is reported for that mailbox, and every other mailbox, the ladder and
@@ -68,10 +69,14 @@ class Window:
         run = WindowRun(self.config, self.store, self.templates,
                         Planner(self.config, self.calendar, now), executor, report, now,
                         RelayLimit(self.config), WaitingPlanner(self.config))
-        await self._read_mailboxes(run)
-        await self._climb_ladder(run)
-        await nudge_clients(run, self.calendar)
-        result = await executor.drain()
+        try:
+            await self._read_mailboxes(run)
+            await self._climb_ladder(run)
+            await nudge_clients(run, self.calendar)
+            result = await executor.drain()
+        except BaseException:
+            await executor.abandon()
+            raise
         report.sent, report.failed, report.uncertain = (result.sent, result.failed,
                                                         result.uncertain)
         report.errors.extend(result.errors)

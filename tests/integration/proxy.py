@@ -67,6 +67,12 @@ class Proxy:
         with self._lock:
             self._cut_all()
 
+    @property
+    def open_connections(self) -> int:
+        """Sockets still open on either side (0: every connection has ended)."""
+        with self._lock:
+            return len(self._open)
+
     # ------------------------------------------------------------------ internals
 
     def _cut_all(self) -> None:

@@ -134,18 +134,20 @@ KILLS = [
     Kill("boundary_mail.store:Store.set_folder_state", "after", 1),
     # right after the first commit (decision + queue + high-water mark of Ann's inbox)
     Kill("boundary_mail.store:Store.transaction", "exit", 1),
+    # Ann's replies handed to the outbox: they go out while Bob's mailbox is read
+    Kill("boundary_mail.outbox:Outbox.offer", "after", 1),
     # the ladder: one step composed, nothing queued
     Kill("boundary_mail.window:compose_ladder", "before", 2),
     # the ladder: step counted on the item inside the transaction, not committed
     Kill("boundary_mail.store:Store.set_ladder_step", "after", 1),
-    # everything committed, nothing appended or sent
+    # everything committed, nothing appended (replies may be on their way)
     Kill("boundary_mail.routes:_append_once", "before", 1),
     # the first route appended, not recorded: appended again? no, found by its Message-ID
     Kill("boundary_mail.routes:_append_once", "after", 1),
     # the first route recorded, the second not yet appended
     Kill("boundary_mail.store:Store.mark_routed", "after", 1),
-    # the routes appended, nothing sent
-    Kill("boundary_mail.execute:drain", "before", 1),
+    # the end of the reading: what is left of the queue about to go
+    Kill("boundary_mail.execute:StoreExecutor.drain", "before", 1),
     # just before the first SMTP transaction
     Kill("boundary_mail.smtp:Session.send", "before", 1),
     # SMTP accepted the first message, not yet marked sent: the at-least-once point

@@ -145,6 +145,13 @@ class Queue(Database):
         )
         return [_action(r) for r in rows]
 
+    def pending_with_keys(self, dedupe_keys: Iterable[str]) -> list[StoredAction]:
+        """The pending mail (sent by SMTP) among these queue keys, oldest first."""
+        return sorted((_action(r) for r in self._rows(
+            "SELECT * FROM actions WHERE dedupe_key IN ({marks}) AND status = 'pending'"
+            " AND kind NOT IN ('route', 'nudge_draft')", dedupe_keys,
+        )), key=lambda action: action.id)
+
     def claim(self, action: StoredAction, token: str) -> bool:
         """Claim one message for this drain, committed before it is sent; False if it is not
         there to claim (sent, claimed or refused by another process meanwhile). The claim

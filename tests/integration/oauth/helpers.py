@@ -16,7 +16,7 @@ import pytest
 
 from boundary_mail.oauth_login import save_sign_in
 from boundary_mail.oauth_tokens import TokenRecord
-from tests.integration.agency import Agency, client_mail
+from tests.integration.agency import Agency, client_mail, wait_until
 from tests.oauth_server import (
     CLIENT_ID,
     AuthorizationServerForTests,
@@ -103,14 +103,6 @@ def find_leaks(server: AuthorizationServerForTests, caplog: pytest.LogCaptureFix
             forms[f"{name} (XOAUTH2 of {user})"] = base64.b64encode(sasl)
     return [f"{form} in {where}" for form, value in forms.items()
             for where, text in haystacks.items() if value in text]
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def approve_when_asked(server: AuthorizationServerForTests, user: str) -> threading.Thread:

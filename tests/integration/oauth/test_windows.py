@@ -64,22 +64,22 @@ def test_an_access_token_that_expires_mid_window_is_refreshed_once(
     oauth_agency: Agency, authorization_server: AuthorizationServerForTests,
     deliver: Callable[..., None], mailserver: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The provider ends the access token after the mailboxes were read and before the replies
-    go out: Postfix refuses it, boundary-mail refreshes once (the refresh token is rotated and
+    """The provider ends the access token after the mailbox was read and before the reply goes
+    out: Postfix refuses it, boundary-mail refreshes once (the refresh token is rotated and
     stored) and sends the reply in the same window."""
     _, path = maria_waits(oauth_agency, authorization_server, deliver, "<oa-2@acme.test>")
     before = oauth_tokens.load(path)
     assert before is not None
 
-    from boundary_mail import execute
+    from boundary_mail.outbox import Outbox
 
-    real_drain = execute.drain
+    real_offer = Outbox.offer
 
-    async def drain_after_expiry(*args: Any, **kwargs: Any) -> Any:
+    def offer_after_expiry(*args: Any, **kwargs: Any) -> Any:
         authorization_server.expire_access_tokens("assistant")
-        return await real_drain(*args, **kwargs)
+        return real_offer(*args, **kwargs)
 
-    monkeypatch.setattr(execute, "drain", drain_after_expiry)
+    monkeypatch.setattr(Outbox, "offer", offer_after_expiry)
     refreshes = authorization_server.state.token_requests.count("refresh_token")
     assert oauth_agency.poll(MONDAY_10) == 0
     mailserver.wait_for("catchall", 1)
