@@ -337,6 +337,7 @@ class Ours:
     tail_seconds: float  # of which after the reading (ladder, nudges, the rest of the queue)
     sent_while_reading: int  # replies that went out while mailboxes were still read
     wall: float  # the subprocess with interpreter start-up, imports, config
+    cpu_seconds: float  # CPU time of the subprocess (all threads), start-up included
     rss_mib: float
 
 
@@ -353,7 +354,7 @@ def ours(env: dict[str, str], config_path: Path, count: int) -> Ours:
         raise RuntimeError(f"the measured window did not send {want} auto-replies cleanly:"
                            f" {json.dumps(report)[:3000]}")
     return Ours(report["seconds"], report["tail_seconds"], report["sent_while_reading"], wall,
-                maxrss / 1024)
+                report["cpu_seconds"], maxrss / 1024)
 
 
 @dataclass
@@ -474,7 +475,8 @@ def run_set(
                     last_outgoing = sent_actions(state / "state.sqlite3")
                     say(f"   rep {rep + 1} ours   {o.seconds:8.3f} s (after the reading"
                         f" {o.tail_seconds:.3f} s; {o.sent_while_reading} sent while reading;"
-                        f" subprocess {o.wall:.3f} s), peak RSS {o.rss_mib:.1f} MiB")
+                        f" subprocess {o.wall:.3f} s, CPU {o.cpu_seconds:.3f} s), peak RSS"
+                        f" {o.rss_mib:.1f} MiB")
                 else:
                     assert last_outgoing is not None
                     f = floor(env, uids, last_outgoing, imaps=imaps, smtps=smtps)

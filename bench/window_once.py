@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import time
 from datetime import UTC, datetime
@@ -36,7 +37,8 @@ def main() -> int:
     original_drain = execute.StoreExecutor.drain
 
     async def timed_drain(self: execute.StoreExecutor) -> Any:
-        tail["sent_while_reading"] = self.outbox.result.sent if self.outbox else 0
+        outbox = getattr(self, "outbox", None)  # (None before streaming sends)
+        tail["sent_while_reading"] = outbox.result.sent if outbox else 0
         start = time.perf_counter()
         try:
             return await original_drain(self)
@@ -53,12 +55,18 @@ def main() -> int:
     finally:
         store.close()
     print(json.dumps({
-        "seconds": elapsed, "tail_seconds": tail.get("seconds", 0.0),
+        "seconds": elapsed, "cpu_seconds": _cpu_seconds(), "tail_seconds": tail.get("seconds", 0.0),
         "sent_while_reading": tail.get("sent_while_reading", 0), "fetched": report.fetched,
         "baseline": report.baseline, "decided": len(report.plans), "queued": report.queued,
         "sent": report.sent, "failed": report.failed, "errors": report.errors, "ok": report.ok,
     }))
     return 0
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
