@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from typing import Any
 
 import pytest
 
-from boundary_mail import smtp
+from boundary_mail import outbox, smtp
 from boundary_mail.config import SmtpConfig
+from boundary_mail.store import Store
 from tests.integration.agency import Agency
 from tests.integration.proxy import Proxy, proxy
 
+NOW = datetime(2026, 12, 1, 4, tzinfo=UTC)
 UNKNOWN = "zoe@agency.test"  # not a mailbox of the test domain: Postfix answers 550 to RCPT
 POSTFIX_SIZE_LIMIT = 10_240_000  # the test Postfix's message_size_limit (its default)
 
@@ -247,20 +250,53 @@ def test_a_connection_lost_before_the_message_means_try_again(
 # ------------------------------------------------------------------------ a big drain
 
 
-def test_fifty_messages_over_one_pipelined_session_arrive_once_and_intact(
+def test_a_drain_of_fifty_goes_over_one_pipelined_session_once_and_intact(
     agency: Agency, mailserver: Any, smtp_proxy: Proxy,
 ) -> None:
-    """Fifty messages, some with lines that start with a dot (dot-stuffed on the way, restored
-    by the server) and one of 3 MB, over one connection: each arrives once, byte for byte."""
+    """The outbox drains fifty queued messages, some with lines that start with a dot
+    (dot-stuffed on the way, restored by the server) and one of 3 MB, plus two the server
+    refuses (unknown recipient, too big) in between, over one connection: each of the fifty
+    arrives once, byte for byte; the refused two are failed for good."""
     bodies = {
         n: f"Line one of {n}.\n.\n..two dots\n.dot first\n" + ("." if n % 2 else "end") + "\n"
         for n in range(50)
     }
     bodies[7] = "".join(f".{i:07d} {'z' * 60}\n" for i in range(45_000))  # ~3 MB
-    messages = [(_mail(n, body=body), ["ann@agency.test"]) for n, body in bodies.items()]
-    config = _config(agency, smtp_proxy)
-    assert _turns(smtp_proxy, config, mailserver.users["assistant"], messages) == 2 * 50
+    queued = [(f"ok:{n}", _mail(n, body=body), ["ann@agency.test"])
+              for n, body in bodies.items()]
+    queued.insert(10, ("unknown", _mail(100, to=UNKNOWN), [UNKNOWN]))
+    queued.insert(30, ("huge", _mail(101, body=("x" * 76 + "\n") * 140_000), ["ann@agency.test"]))
+    _config(agency, smtp_proxy)
+    config = agency.config
+    store = Store(config.state_file)
+    try:
+        for key, raw, recipients in queued:
+            store.add_action(dedupe_key=key, kind="alert", source_message_id="",
+                             envelope_from="assistant@agency.test", recipients=recipients,
+                             outgoing_message_id=key, raw=raw, on_sent={}, now=NOW)
+        result = asyncio.run(outbox.drain(config, store, NOW))
+        assert (result.sent, result.failed, result.uncertain) == (50, 2, 0)
+        assert {a.dedupe_key for a in store.actions() if a.status == "failed"} == {
+            "unknown", "huge"}
+    finally:
+        store.close()
+    smtp_proxy.settled()
+    assert smtp_proxy.accepted == 1
     delivered = _delivered(mailserver, "ann", 50)
-    for n, (raw, _) in enumerate(messages):
-        assert delivered[f"<pipelined-{n}@agency.test>"].endswith(raw), n
-    assert len(messages[7][0]) > 3_000_000
+    for key, raw, _ in queued:
+        if key.startswith("ok:"):
+            assert delivered[f"<pipelined-{key[3:]}@agency.test>"].endswith(raw), key
+    assert len(queued[7][1]) > 3_000_000 and queued[7][0] == "ok:7"
+
+
+def test_pipelining_over_starttls_too(agency: Agency, mailserver: Any) -> None:
+    """The reader takes over the transport STARTTLS put in place, and gives it back."""
+    with proxy(mailserver.host, mailserver.smtp_port) as p:
+        config = _config(agency, p, security="starttls")
+        assert _turns(p, config, mailserver.users["assistant"],
+                      [(_mail(1), ["ann@agency.test"])]) == 2
+        refused, sent = _send_all(config, mailserver.users["assistant"], [
+            (_mail(2, to=UNKNOWN), [UNKNOWN]), (_mail(3), ["ann@agency.test"])])
+        assert isinstance(refused, smtp.SendRefused) and sent is None
+    assert sorted(_delivered(mailserver, "ann", 2)) == [
+        "<pipelined-1@agency.test>", "<pipelined-3@agency.test>"]
