@@ -15,6 +15,7 @@ caller starts a new one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import deque
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from aiosmtplib.protocol import (
     PERIOD_REGEX,
     normalize_message_line_endings,
 )
+
+log = logging.getLogger(__name__)
 
 # RFC 5321 §4.5.3.1.5 asks for 512 octets per reply line; servers send longer text, so the
 # limits are aiosmtplib's own (8 KiB a line, 32 KiB an answer): the same servers work.
@@ -203,6 +206,10 @@ async def transact(
         return refusal
     finally:
         transport.set_protocol(previous)
+        if usable and not (reader.idle and reader.failure is None):
+            log.warning("the SMTP server sent more than its answers (%s); the connection is"
+                        " closed so no answer is taken for another command's",
+                        reader.failure or "an answer no command asked for")
         if not (usable and reader.idle and reader.failure is None):
             transport.close()  # aiosmtplib hears of it through its protocol's connection_lost
 
@@ -238,8 +245,15 @@ async def _exchange(
     if data.code == 354 and taken:
         # 354 after a refused MAIL but accepted recipients makes no sense: closing the
         # connection ends the transaction without a dot that could deliver anything.
+        log.warning("the SMTP server refused MAIL FROM (%s) but accepted recipients and"
+                    " DATA; the connection is closed", mail)
         return refusal, False
-    return refusal, await _reset(reader, transport, started=data.code == 354, timeout=timeout)
+    reset = await _reset(reader, transport, started=data.code == 354, timeout=timeout)
+    if not reset:
+        log.warning("the SMTP transaction could not be reset after a refusal (%s); the"
+                    " connection is closed and the next message goes over a new one",
+                    refusal.replies[0])
+    return refusal, reset
 
 
 async def _reset(reader: ReplyReader, transport: asyncio.WriteTransport, *, started: bool,

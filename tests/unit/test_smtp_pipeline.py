@@ -292,10 +292,13 @@ def test_a_refused_message_ends_its_transaction_and_keeps_the_connection() -> No
     assert len(transport.written) == 2 and not transport.closed
 
 
-def test_a_failed_rset_closes_the_connection_but_keeps_the_verdict() -> None:
+def test_a_failed_rset_closes_the_connection_but_keeps_the_verdict(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     outcome, transport = _transact(answers(b"552 too big\r\n503 a\r\n503 b\r\n",
                                            rset=b"421 bye\r\n"))
-    assert isinstance(outcome, Refusal) and transport.closed
+    assert outcome == Refusal("mail", (Reply(552, "too big"),)) and transport.closed
+    assert "could not be reset after a refusal (552 too big)" in caplog.text
 
 
 @pytest.mark.parametrize(("commands", "why"), [
@@ -314,11 +317,14 @@ def test_no_answer_to_the_message_is_unanswered_and_closes() -> None:
     assert transport.closed
 
 
-def test_an_answer_too_many_closes_the_connection_after_the_message() -> None:
+def test_an_answer_too_many_closes_the_connection_after_the_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Taken (250), but an extra answer follows: the next command's answer could be paired
     with the wrong command, so the connection is closed."""
     outcome, transport = _transact(answers(OK_ENVELOPE, body=b"250 Ok\r\n250 extra\r\n"))
     assert outcome is None and transport.closed
+    assert "more than its answers (an answer no command asked for)" in caplog.text
 
 
 def test_a_closed_connection_is_unsent_without_writing() -> None:
