@@ -159,8 +159,7 @@ class ReplyReader(asyncio.Protocol):
             self._lines = []
 
 
-def command_lines(raw: bytes, sender: str, recipients: Sequence[str],
-                  options: Sequence[str]) -> bytes:
+def command_lines(sender: str, recipients: Sequence[str], options: Sequence[str]) -> bytes:
     """MAIL FROM (with its options), one RCPT TO per recipient and DATA, as aiosmtplib would
     write them one by one (the same address quoting; ValueError for an address that cannot
     go on a command line)."""
@@ -192,7 +191,7 @@ async def transact(
     A refusal ends with the transaction reset (RSET) so the connection can carry the next
     message. Raises Unsent (not delivered) or Unanswered (no answer to the final dot); the
     connection is then closed, as it is whenever the exchange could lose its place."""
-    commands = command_lines(raw, sender, recipients, options)  # ValueError before any write
+    commands = command_lines(sender, recipients, options)  # ValueError before any write
     transport, previous = client.transport, client.protocol
     if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing() \
             or previous is None:
@@ -206,10 +205,9 @@ async def transact(
         return refusal
     finally:
         transport.set_protocol(previous)
-        if usable and not (reader.idle and reader.failure is None):
-            log.warning("the SMTP server sent more than its answers (%s); the connection is"
-                        " closed so no answer is taken for another command's",
-                        reader.failure or "an answer no command asked for")
+        if usable and not reader.idle:
+            log.warning("the SMTP server sent more than the answers to its commands; the"
+                        " connection is closed so no answer is taken for another command's")
         if not (usable and reader.idle and reader.failure is None):
             transport.close()  # aiosmtplib hears of it through its protocol's connection_lost
 

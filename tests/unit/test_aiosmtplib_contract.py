@@ -78,7 +78,7 @@ def test_addresses_are_quoted_and_checked_as_aiosmtplib_does() -> None:
     assert quote_address("ann@agency.test") == "<ann@agency.test>"
     with pytest.raises(ValueError):
         quote_address("ann b<@agency.test")
-    assert command_lines(b"", "", ["ann@agency.test"], ["SIZE=5"]) == (
+    assert command_lines("", ["ann@agency.test"], ["SIZE=5"]) == (
         b"MAIL FROM:<> SIZE=5\r\nRCPT TO:<ann@agency.test>\r\nDATA\r\n")
 
 
