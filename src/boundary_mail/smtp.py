@@ -98,8 +98,7 @@ class Session:
         """MAIL FROM and RCPT TO (with SIZE where offered); a refusal resets the envelope."""
         client = self._client
         try:
-            options = [f"SIZE={len(raw)}"] if client.supports_extension("size") else []
-            await client.mail(sender, options=options)
+            await client.mail(sender, options=self._mail_options(raw))
             refused = []
             for recipient in recipients:
                 try:
@@ -117,6 +116,7 @@ class Session:
             raise ConnectionTrouble(
                 f"{_where(self._smtp)}: sending failed ({type(exc).__name__}); will try again"
             ) from None
+
     async def _send_pipelined(self, raw: bytes, sender: str, recipients: Sequence[str]
                               ) -> None:
         """The same outcomes as MAIL, RCPT and DATA one by one, in two round trips."""
@@ -124,7 +124,7 @@ class Session:
         try:
             refusal = await smtp_pipeline.transact(
                 client, raw, sender=sender, recipients=recipients,
-                options=[f"SIZE={len(raw)}"] if client.supports_extension("size") else [],
+                options=self._mail_options(raw),
                 timeout=self._smtp.timeout_seconds,
                 final_timeout=self._smtp.final_reply_timeout_seconds)
         except smtp_pipeline.Unsent as exc:
@@ -141,6 +141,10 @@ class Session:
             raise self._recipients_refused([str(r) for r in refusal.replies])
         (reply,) = refusal.replies
         raise self._refused(reply.code, reply.text)
+
+    def _mail_options(self, raw: bytes) -> list[str]:
+        """RFC 1870 SIZE where offered: a message too big is refused before it is sent."""
+        return [f"SIZE={len(raw)}"] if self._client.supports_extension("size") else []
 
     def _recipients_refused(self, refused: Sequence[str]) -> SendRefused:
         return SendRefused(
