@@ -300,3 +300,18 @@ def test_pipelining_over_starttls_too(agency: Agency, mailserver: Any) -> None:
         assert isinstance(refused, smtp.SendRefused) and sent is None
     assert sorted(_delivered(mailserver, "ann", 2)) == [
         "<pipelined-1@agency.test>", "<pipelined-3@agency.test>"]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_recipient_put_off_4xx_does_not_stop_the_others(
+    agency: Agency, mailserver: Any, smtp_proxy: Proxy, pipelining: bool,
+) -> None:
+    """Postfix takes 1,000 recipients a message (smtpd_recipient_limit) and puts off the
+    next with 452 4.5.3: the message goes to those taken, on either path, and the session
+    goes on (here all 1,001 are Ann, whom Postfix delivers to once)."""
+    config = _config(agency, smtp_proxy, pipelining=pipelining)
+    assert _send_all(config, mailserver.users["assistant"], [
+        (_mail(1), ["ann@agency.test"] * 1001), (_mail(2), ["bob@agency.test"])]
+    ) == [None, None]
+    assert list(_delivered(mailserver, "ann", 1)) == ["<pipelined-1@agency.test>"]
+    assert list(_delivered(mailserver, "bob", 1)) == ["<pipelined-2@agency.test>"]
