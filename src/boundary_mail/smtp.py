@@ -1,4 +1,5 @@
-"""Sending with aiosmtplib: implicit TLS or STARTTLS with verification, and AUTH.
+"""Sending with aiosmtplib: implicit TLS or STARTTLS with verification, and AUTH; pipelined
+(smtp_pipeline, two round trips a message) where the server offers PIPELINING.
 
 Messages arrive here already composed (bytes, with their own stable Message-ID), so sending
 the same queued action twice sends byte-identical mail.
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 
 import aiosmtplib
 
+from boundary_mail import smtp_pipeline
 from boundary_mail.config import SmtpConfig
 from boundary_mail.errors import MailboxUnavailable, SecretUnavailable
 from boundary_mail.net import ConnectionTrouble, tls_context
@@ -77,12 +79,15 @@ class Session:
         """Send one message; raise SendRefused (permanent), MaybeDelivered (no answer to the
         final dot: the server may have it) or ConnectionTrouble (not delivered; try later).
         An empty `envelope_from` is the null reverse path <> of automatic replies."""
+        if self._smtp.pipelining and self._client.supports_extension("pipelining"):
+            await self._send_pipelined(raw, envelope_from, recipients)
+            return
         await self._envelope(raw, envelope_from, recipients)
         try:
             # RFC 5321 §4.5.3.2: up to 10 minutes for the answer to the final dot.
             await self._client.data(raw, timeout=self._smtp.final_reply_timeout_seconds)
         except aiosmtplib.SMTPDataError as exc:
-            raise self._refused(exc) from None
+            raise self._refused(exc.code, exc.message) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise MaybeDelivered(
                 f"{_where(self._smtp)}: no answer after the message was handed over"
@@ -93,8 +98,7 @@ class Session:
         """MAIL FROM and RCPT TO (with SIZE where offered); a refusal resets the envelope."""
         client = self._client
         try:
-            options = [f"SIZE={len(raw)}"] if client.supports_extension("size") else []
-            await client.mail(sender, options=options)
+            await client.mail(sender, options=self._mail_options(raw))
             refused = []
             for recipient in recipients:
                 try:
@@ -103,23 +107,53 @@ class Session:
                     refused.append(f"{exc.code} {exc.message}")
             if len(refused) == len(recipients):
                 await client.rset()
-                raise SendRefused(
-                    f"{_where(self._smtp)}: the recipient was refused ({', '.join(refused)})"
-                )
+                raise self._recipients_refused(refused)
         except aiosmtplib.SMTPSenderRefused as exc:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.rset()
-            raise self._refused(exc) from None
+            raise self._refused(exc.code, exc.message) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise ConnectionTrouble(
                 f"{_where(self._smtp)}: sending failed ({type(exc).__name__}); will try again"
             ) from None
 
+    async def _send_pipelined(self, raw: bytes, sender: str, recipients: Sequence[str]
+                              ) -> None:
+        """The same outcomes as MAIL, RCPT and DATA one by one, in two round trips."""
+        client = self._client
+        try:
+            refusal = await smtp_pipeline.transact(
+                client, raw, sender=sender, recipients=recipients,
+                options=self._mail_options(raw),
+                timeout=self._smtp.timeout_seconds,
+                final_timeout=self._smtp.final_reply_timeout_seconds)
+        except smtp_pipeline.Unsent as exc:
+            raise ConnectionTrouble(
+                f"{_where(self._smtp)}: sending failed ({exc}); will try again") from None
+        except smtp_pipeline.Unanswered as exc:
+            raise MaybeDelivered(
+                f"{_where(self._smtp)}: no answer after the message was handed over"
+                f" ({exc}); it may have been delivered"
+            ) from None
+        if refusal is None:
+            return
+        if refusal.stage == "recipients":
+            raise self._recipients_refused([str(r) for r in refusal.replies])
+        (reply,) = refusal.replies
+        raise self._refused(reply.code, reply.text)
 
-    def _refused(self, exc: aiosmtplib.SMTPResponseException) -> MailboxUnavailable:
+    def _mail_options(self, raw: bytes) -> list[str]:
+        """RFC 1870 SIZE where offered: a message too big is refused before it is sent."""
+        return [f"SIZE={len(raw)}"] if self._client.supports_extension("size") else []
+
+    def _recipients_refused(self, refused: Sequence[str]) -> SendRefused:
+        return SendRefused(
+            f"{_where(self._smtp)}: the recipient was refused ({', '.join(refused)})")
+
+    def _refused(self, code: int, message: str) -> MailboxUnavailable:
         """A refusal by code: 5xx is for good, 4xx means try later."""
-        text = f"{_where(self._smtp)}: the message was refused ({exc.code} {exc.message})"
-        if 500 <= exc.code < 600:
+        text = f"{_where(self._smtp)}: the message was refused ({code} {message})"
+        if 500 <= code < 600:
             return SendRefused(text)
         return ConnectionTrouble(text + "; will try again")
 

@@ -9,6 +9,13 @@ be switched at any time:
 - ``stall``: accept and never answer (a server that is up but hung; only a client timeout
   ends it).
 
+Each forwarded connection counts its client turns (`turns`, one entry per connection): a turn
+is what the client sends after the server last sent something (or first). A round trip costs
+the client one turn, so the count shows how many a session took, with no clock. `client_bytes`
+counts what the client sent. `on_answer_to(turn, "cut"|"mute")` cuts the connection, or
+silently swallows the server's bytes, once the server answers the client's turn `turn` (that
+answer never reaches the client): "the message went out, its answer never came back".
+
 Switching to ``drop`` or ``stall`` also cuts the connections that are open, so an outage can
 start in the middle of a session. ``outage(mode, lasting=s)`` makes a short outage that ends
 `s` seconds after the first connection meets it (so it is timed from the client's first try,
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Literal
@@ -31,6 +39,9 @@ class Proxy:
         self.target = (target_host, target_port)
         self.mode: Mode = mode
         self.accepted = 0  # connections accepted so far, whatever the mode
+        self.turns: list[int] = []  # client turns of each forwarded connection
+        self.client_bytes: list[int] = []  # bytes the client sent on each forwarded connection
+        self._answer_to: tuple[int, int, str] | None = None  # connection, turn, action
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._closing = threading.Event()
@@ -58,6 +69,23 @@ class Proxy:
         with self._lock:
             self._lasting = lasting
         self.set_mode(mode)
+
+    def on_answer_to(self, turn: int, action: Literal["cut", "mute"]) -> None:
+        """Cut (or mute) the newest connection when the server answers its client's turn
+        `turn`; later connections are served normally."""
+        with self._lock:
+            self._answer_to = (len(self.turns) - 1, turn, action)
+
+    def settled(self, timeout: float = 5.0) -> None:
+        """Wait until every forwarded connection has ended (its counts are final)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._open:
+                    return
+            if time.monotonic() >= deadline:
+                raise AssertionError("the proxied connections did not end")
+            time.sleep(0.01)
 
     def close(self) -> None:
         self._closing.set()
@@ -120,15 +148,34 @@ class Proxy:
                 upstream.close()
                 return
             self._open.add(upstream)
-        for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            index = len(self.turns)
+            self.turns.append(0)
+            self.client_bytes.append(0)
+        spoke = ["server"]  # who sent last on this connection (the client's first data counts)
+        for source, sink, who in ((client, upstream, "client"), (upstream, client, "server")):
+            threading.Thread(target=self._pipe, args=(source, sink, who, spoke, index),
+                             daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, who: str, spoke: list[str],
+              index: int) -> None:
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                # Noted before forwarding: the other side can only answer after this.
+                with self._lock:
+                    if who == "client":
+                        if spoke[0] == "server":
+                            self.turns[index] += 1
+                        self.client_bytes[index] += len(data)
+                    spoke[0] = who
+                    if who == "server" and self._answer_to is not None:
+                        connection, turn, action = self._answer_to
+                        if connection == index and self.turns[index] >= turn:
+                            if action == "cut":
+                                break
+                            continue  # muted: swallowed
                 sink.sendall(data)
         except OSError:
             pass

@@ -18,6 +18,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 
+from boundary_mail import smtp_pipeline
 from boundary_mail.config import load_config
 from boundary_mail.daemon import Daemon
 from boundary_mail.outbox import drain
@@ -142,28 +143,38 @@ def test_a_claimed_message_is_not_sent_by_a_drain_that_ignores_the_lock(
     assert wait_for_replies(mailserver, len(CLIENTS)) == Counter(CLIENTS)
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
 def test_a_250_that_comes_too_late_is_never_resent_in_the_window_and_once_after(
     agency: Agency, deliver: Callable[..., None], mailserver: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, pipelining: bool,
 ) -> None:
     """The server takes the message but its answer to the final dot never comes in time:
     the message may have been delivered. It is not sent again in that window; status says
-    so; the next window sends it once more with the same Message-ID; then never again."""
+    so; the next window sends it once more with the same Message-ID; then never again.
+    (Pipelined or one command at a time: the answer is lost after the server has the mail.)"""
+    agency.data["smtp"]["pipelining"] = pipelining
+    agency.write()
     now = datetime(2026, 11, 16, 10, tzinfo=UTC)
     deliver("ann", client_mail(sender="slow@acme.test", message_id="<slow@acme.test>"),
             now - timedelta(hours=1))
-    real_data = aiosmtplib.SMTP.data
     late: list[int] = []
 
-    async def data_answered_too_late(self: aiosmtplib.SMTP, message: bytes, **kw: Any) -> Any:
-        response = await real_data(self, message, **kw)  # the server has it now
-        if not late:
-            late.append(1)
-            self.close()
-            raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response")
-        return response
+    def answered_too_late(real: Callable[..., Any], lost: Exception) -> Callable[..., Any]:
+        async def send(client: aiosmtplib.SMTP, *args: Any, **kw: Any) -> Any:
+            result = await real(client, *args, **kw)  # the server has it now
+            if not late:
+                late.append(1)
+                client.close()
+                raise lost
+            return result
 
-    monkeypatch.setattr(aiosmtplib.SMTP, "data", data_answered_too_late)
+        return send
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "data", answered_too_late(
+        aiosmtplib.SMTP.data,
+        aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response")))
+    monkeypatch.setattr(smtp_pipeline, "transact", answered_too_late(
+        smtp_pipeline.transact, smtp_pipeline.Unanswered("no answer within 600 s")))
     assert agency.poll(now) == 0
     (first,) = wait_for_replies(mailserver, 1).elements()
     store = agency.store()
