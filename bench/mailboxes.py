@@ -238,15 +238,18 @@ def empty_catchall(env: dict[str, str]) -> None:
                     (base / sub / name).unlink()
 
 
-def wait_delivered(env: dict[str, str], expected: int, what: str) -> None:
+def wait_delivered(env: dict[str, str], expected: int, what: str) -> float:
     """Wait until the catch-all holds `expected` messages (Postfix → LMTP is asynchronous),
-    so that one contender's deliveries never overlap the next contender."""
+    so that one contender's deliveries never overlap the next contender; the wall-clock time
+    when they were all there (to within 50 ms)."""
     deadline = time.monotonic() + 120 + expected * 0.1
     while (got := catchall_count(env)) < expected:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what}: only {got} of {expected} messages reached the catch-all")
-        time.sleep(0.1)
+        time.sleep(0.05)
+    delivered_at = time.time()
     empty_catchall(env)
+    return delivered_at
 
 
 def write_config(
@@ -338,7 +341,9 @@ class Ours:
     sent_while_reading: int  # replies that went out while mailboxes were still read
     wall: float  # the subprocess with interpreter start-up, imports, config
     cpu_seconds: float  # CPU time of the subprocess (all threads), start-up included
+    started_at: float  # wall clock when the window began
     rss_mib: float
+    delivered: float = 0.0  # from the window's start until every reply was in the catch-all
 
 
 def ours(env: dict[str, str], config_path: Path, count: int) -> Ours:
@@ -354,7 +359,7 @@ def ours(env: dict[str, str], config_path: Path, count: int) -> Ours:
         raise RuntimeError(f"the measured window did not send {want} auto-replies cleanly:"
                            f" {json.dumps(report)[:3000]}")
     return Ours(report["seconds"], report["tail_seconds"], report["sent_while_reading"], wall,
-                report["cpu_seconds"], maxrss / 1024)
+                report["cpu_seconds"], report["started_at"], maxrss / 1024)
 
 
 @dataclass
@@ -378,6 +383,8 @@ def sent_actions(state_file: Path) -> list[Outgoing]:
 class Floor:
     fetch_seconds: float
     send_seconds: float
+    started_at: float  # wall clock when the floor began
+    delivered: float = 0.0  # from its start until every message was in the catch-all
 
     @property
     def seconds(self) -> float:
@@ -389,6 +396,7 @@ def floor(
     *, imaps: int, smtps: int,
 ) -> Floor:
     fenv = dict(env, BM_IMAPS_PORT=str(imaps))
+    started_at = time.time()
     start = time.perf_counter()
     for n, wanted in uids.items():
         got = bare_fetch(fenv, "INBOX", wanted, user=box(n), header_item=imap._HEADER_ITEM)
@@ -404,7 +412,7 @@ def floor(
                 raise RuntimeError(f"floor: refused {refused}")
     finally:
         conn.quit()
-    return Floor(fetched - start, time.perf_counter() - fetched)
+    return Floor(fetched - start, time.perf_counter() - fetched, started_at)
 
 
 # ------------------------------------------------------------------------------ one N
@@ -471,19 +479,20 @@ def run_set(
                 if name == "ours":
                     o = ours(env, cfg, count)
                     result.ours.append(o)
-                    wait_delivered(env, count * NEW_PER_BOX, "ours")
+                    o.delivered = wait_delivered(env, count * NEW_PER_BOX, "ours") - o.started_at
                     last_outgoing = sent_actions(state / "state.sqlite3")
                     say(f"   rep {rep + 1} ours   {o.seconds:8.3f} s (after the reading"
                         f" {o.tail_seconds:.3f} s; {o.sent_while_reading} sent while reading;"
                         f" subprocess {o.wall:.3f} s, CPU {o.cpu_seconds:.3f} s), peak RSS"
-                        f" {o.rss_mib:.1f} MiB")
+                        f" {o.rss_mib:.1f} MiB; all delivered after {o.delivered:.3f} s")
                 else:
                     assert last_outgoing is not None
                     f = floor(env, uids, last_outgoing, imaps=imaps, smtps=smtps)
                     result.floors.append(f)
-                    wait_delivered(env, len(last_outgoing), "floor")
+                    f.delivered = wait_delivered(env, len(last_outgoing), "floor") - f.started_at
                     say(f"   rep {rep + 1} floor  {f.seconds:8.3f} s (fetch {f.fetch_seconds:.3f}"
-                        f" s, send {f.send_seconds:.3f} s)")
+                        f" s, send {f.send_seconds:.3f} s; all delivered after"
+                        f" {f.delivered:.3f} s)")
     report_set(result)
     return result
 
@@ -501,6 +510,8 @@ def report_set(r: Result) -> None:
     say(f"     of which fetch       {fmt_runs([x.fetch_seconds for x in r.floors])}")
     say(f"     of which SMTP send   {fmt_runs([x.send_seconds for x in r.floors])}")
     say(f"   ratio ours / floor    {median(o) / median(f):.2f}x")
+    od, fd = median([x.delivered for x in r.ours]), median([x.delivered for x in r.floors])
+    say(f"   until all delivered   ours {od:.3f} s, floor {fd:.3f} s: {od / fd:.2f}x")
     say(f"   peak RSS of the window subprocess {fmt_runs([x.rss_mib for x in r.ours], 'MiB')}")
     say(f"   window subprocess wall (with start-up) {fmt_runs([x.wall for x in r.ours])}")
 
@@ -508,8 +519,9 @@ def report_set(r: Result) -> None:
 def summary(results: list[Result]) -> None:
     say("\n== summary (medians) ==")
     say("| N | proxy | ours: window | reading (and sending) | after the reading |"
-        " floor: fetch + send | fetch | send | ours / floor | peak RSS |")
-    say("|---|---|---|---|---|---|---|---|---|---|")
+        " floor: fetch + send | fetch | send | ours / floor | until delivered: ours, floor |"
+        " peak RSS |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         o = median([x.seconds for x in r.ours])
         f = median([x.seconds for x in r.floors])
@@ -518,6 +530,8 @@ def summary(results: list[Result]) -> None:
             f" {median([x.tail_seconds for x in r.ours]):.2f} s | {f:.2f} s |"
             f" {median([x.fetch_seconds for x in r.floors]):.2f} s |"
             f" {median([x.send_seconds for x in r.floors]):.2f} s | {o / f:.2f}x |"
+            f" {median([x.delivered for x in r.ours]):.2f} s,"
+            f" {median([x.delivered for x in r.floors]):.2f} s |"
             f" {median([x.rss_mib for x in r.ours]):.0f} MiB |")
         if r.proxy_ms:
             verdict = "met" if o <= 30 else "MISSED"

@@ -2,6 +2,7 @@
 bench/mailboxes.py, which runs this under bench/rusage_exec.py to read its peak RSS).
 
     python bench/window_once.py --config DIR/boundary-mail.toml
+    BM_BENCH_PROFILE=/tmp/window.prof python bench/mailboxes.py ...   # profile "ours"
 
 The window is what the daemon runs: `Window(config, store).run(now)`, with the store opened
 the way `boundary-mail poll` opens it. "seconds" is the window alone (no interpreter start-up,
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
+import os
 import resource
 import sys
 import time
@@ -49,13 +52,21 @@ def main() -> int:
     store = Store(config.state_file)
     try:
         now = datetime.now(UTC)  # noqa: TID251 - the benchmark plays the scheduler
+        started_at = time.time()  # the wall clock, for "until delivered" in the parent
         start = time.perf_counter()
-        report = asyncio.run(Window(config, store).run(now))
+        profile_to = os.environ.get("BM_BENCH_PROFILE")  # a cProfile of the window, if set
+        if profile_to:
+            with cProfile.Profile() as profile:
+                report = asyncio.run(Window(config, store).run(now))
+            profile.dump_stats(profile_to)
+        else:
+            report = asyncio.run(Window(config, store).run(now))
         elapsed = time.perf_counter() - start
     finally:
         store.close()
     print(json.dumps({
-        "seconds": elapsed, "cpu_seconds": _cpu_seconds(), "tail_seconds": tail.get("seconds", 0.0),
+        "seconds": elapsed, "started_at": started_at, "cpu_seconds": _cpu_seconds(),
+        "tail_seconds": tail.get("seconds", 0.0),
         "sent_while_reading": tail.get("sent_while_reading", 0), "fetched": report.fetched,
         "baseline": report.baseline, "decided": len(report.plans), "queued": report.queued,
         "sent": report.sent, "failed": report.failed, "errors": report.errors, "ok": report.ok,
