@@ -11,8 +11,10 @@ title, which also names the attached file.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Any
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -22,6 +24,8 @@ from babel.lists import format_list
 from boundary_mail.calendar import Promise
 from boundary_mail.config import WEEKDAYS, ClientConfig, Config
 from boundary_mail.templates import city_of, format_elsewhere, localized, render, zone_label
+
+T = TypeVar("T")
 
 
 def client_env(
@@ -125,11 +129,35 @@ def first_contact_document(
     config: Config, client: ClientConfig | None, contact: str, env: jinja2.Environment,
     now: datetime,
 ) -> str:
-    """The "How we work together" document for `client` in its language, as of `now`."""
+    """The "How we work together" document for `client` in its language, as of `now`.
+    Rendered once per client, contact and window: a window may welcome many new senders of
+    one client, and the document reads the same for all of them."""
+    return _first_contact_document(_Same(config), _Same(client), contact, _Same(env), now)
+
+
+@dataclass(frozen=True, eq=False)
+class _Same(Generic[T]):
+    """A cache key that is equal only to a key of the very same object (configuration
+    models are not hashable, and two equal-looking ones may still differ on disk)."""
+
+    item: T
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.item is self.item
+
+    def __hash__(self) -> int:
+        return id(self.item)
+
+
+@lru_cache(maxsize=64)  # holds the objects it keys on, so their ids cannot be reused
+def _first_contact_document(
+    config: _Same[Config], client: _Same[ClientConfig | None], contact: str,
+    env: _Same[jinja2.Environment], now: datetime,
+) -> str:
     return render(
-        client_env(env, config, client), "first_contact.txt.j2",
-        **schedule_context(config, client, contact, now),
-        agreement=config.agreement_of(client),
+        client_env(env.item, config.item, client.item), "first_contact.txt.j2",
+        **schedule_context(config.item, client.item, contact, now),
+        agreement=config.item.agreement_of(client.item),
     ).strip() + "\n"
 
 

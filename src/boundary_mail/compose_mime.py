@@ -19,24 +19,53 @@ import hashlib
 from datetime import datetime
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import Policy
 from email.policy import default as default_policy
 from email.utils import format_datetime
 from functools import lru_cache
+from typing import Any
 
 from boundary_mail.ids import stable_message_id as stable_message_id  # compose imports it here
 
 MARKER_HEADER = "X-Boundary-Mail"
 
 
+class _FoldedOnce(BaseHeader):
+    """A header object never changes once built, so under one policy it always folds to the
+    same text: a header that many messages share is folded once."""
+
+    def fold(self, *, policy: Policy) -> str:
+        folds: dict[Policy, str] = self.__dict__.setdefault("_folds", {})
+        folded = folds.get(policy)
+        if folded is None:
+            folded = folds[policy] = super().fold(policy=policy)
+        return folded
+
+
 class _HeaderClasses(HeaderRegistry):
     """`HeaderRegistry` that builds each header name's class once (up to a bound: the names
-    of an attached client message pass through here when it is folded again)."""
+    of an attached client message pass through here when it is folded again), and one header
+    object per name and text: the fields every message has (a part's Content-Type and
+    Content-Transfer-Encoding, our markers) are parsed and folded once, not per message."""
 
     _BOUND = 256
+    _SHARED_BOUND = 256
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(base_class=_FoldedOnce)
         self._built: dict[str, type[BaseHeader]] = {}
+        self._shared: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if not isinstance(value, str):
+            return super().__call__(name, value)
+        key = (name, value)
+        header = self._shared.get(key)
+        if header is None:
+            if len(self._shared) >= self._SHARED_BOUND:
+                self._shared.clear()  # e.g. the subjects of a big window: start afresh
+            header = self._shared[key] = super().__call__(name, value)
+        return header
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
