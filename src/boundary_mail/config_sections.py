@@ -121,10 +121,11 @@ class SmtpConfig(Server):
     # answer does not come in time may have been delivered: it is never resent in the same
     # window, and at most once later.
     final_reply_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
-    # Connections the queue is sent over at once. One is kind to any provider; a remote
-    # server's round trips (two per message, four without pipelining) make a few more worth it
-    # for big windows.
-    sessions: int = Field(default=1, ge=1, le=16)
+    # Connections the queue is sent over at once, at most: one more for each 20 messages
+    # waiting, so a handful of replies goes over one, a big window's burst over several (a
+    # remote server's round trips: two per message, four without pipelining). A connection
+    # the server refuses while another one sends is simply not used.
+    sessions: int = Field(default=4, ge=1, le=16)
     # RFC 2920: MAIL, RCPT and DATA in one write where the server offers PIPELINING (two
     # round trips a message instead of four). false: one command at a time.
     pipelining: bool = True

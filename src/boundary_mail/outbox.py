@@ -52,6 +52,9 @@ RETRY_BACKOFF_MAX_SECONDS = 4.0
 # process loses nothing (WAL commits survive it); a power cut could lose the last few "sent"
 # marks, and those messages would go out once more.
 SYNC_EVERY = 16
+# One more SMTP session (up to `smtp.sessions`) for each this many messages waiting: a few
+# replies go over one connection, a burst over several.
+MESSAGES_PER_SESSION = 20
 # A session with nothing to send (the window is still reading) is kept this long for the next
 # batch, then closed: well inside the idle timeouts of servers (Postfix: 300 s).
 IDLE_SECONDS = 20.0
@@ -75,10 +78,6 @@ class DrainResult:
         self.retry_soon |= other.retry_soon
         self.routed.extend(other.routed)
 
-    @property
-    def done(self) -> int:
-        return self.sent + self.failed + self.uncertain
-
 
 def _describe(action: StoredAction) -> str:
     # A digest answers no message: no msg= (the key of an empty id would name nothing).
@@ -101,7 +100,8 @@ class Outbox:
     """One drain over up to `smtp.sessions` connections that share a queue, which can grow
     while it sends (`offer`) until `close`. The first connection goes alone: when the server
     is down, the others never try, and once a drain has given up it takes nothing more (a
-    dead server costs its retries once)."""
+    dead server costs its retries once). An extra connection the server will not take (a
+    limit on connections per user) bows out while another one sends."""
 
     def __init__(self, config: Config, store: Store, now: datetime,
                  token: str | None = None) -> None:
@@ -115,6 +115,7 @@ class Outbox:
         self._more = asyncio.Event()  # set when mail is offered or the outbox is closed
         self._connected = asyncio.Event()
         self._closed = self._stopped = False
+        self._sending = 0  # sessions connected right now
         self._password: Secret | None = None
 
     def open(self) -> list[StoredAction]:
@@ -138,7 +139,8 @@ class Outbox:
         self._offered.update(a.id for a in fresh)
         self.queue.extend(fresh)
         self._more.set()
-        while len(self._workers) < min(self.config.smtp.sessions, len(self.queue)):
+        wanted = 1 + (len(self.queue) - 1) // MESSAGES_PER_SESSION
+        while len(self._workers) < min(self.config.smtp.sessions, wanted):
             first = not self._workers
             self._workers.append(asyncio.create_task(self._worker(first=first)))
 
@@ -181,17 +183,22 @@ class Outbox:
 
     async def _connect_and_send(self) -> None:
         failures = 0
+        handled = [0]  # messages this connection's sessions have dealt with
         assert self._password is not None
         while not self._stopped and await self._wait_for_mail():
-            done_before = self.result.done
+            done_before = handled[0]
             try:
                 async with smtp.session(self.config.smtp, self._password) as connection:
                     self._connected.set()
-                    await self._send_all(connection)
+                    self._sending += 1
+                    try:
+                        await self._send_all(connection, handled)
+                    finally:
+                        self._sending -= 1
             except smtp.ConnectionTrouble as exc:
                 if (self._closed and not self.queue) or self._stopped:
                     break  # the last message was handed over; only its answer is missing
-                failures = 1 if self.result.done > done_before else failures + 1
+                failures = 1 if handled[0] > done_before else failures + 1
                 if failures < RETRY_ATTEMPTS:
                     delay = backoff_seconds(failures, RETRY_BACKOFF_SECONDS,
                                             RETRY_BACKOFF_MAX_SECONDS)
@@ -200,9 +207,21 @@ class Outbox:
                                 len(self.queue), delay, exc)
                     await asyncio.sleep(delay)
                     continue
-                self._stop(exc, retry_soon=True)
+                if not self._bow_out(exc):
+                    self._stop(exc, retry_soon=True)
+                return
             except MailboxUnavailable as exc:
-                self._stop(exc, retry_soon=False)
+                if not self._bow_out(exc):
+                    self._stop(exc, retry_soon=False)
+                return
+
+    def _bow_out(self, exc: MailboxUnavailable) -> bool:
+        """Whether this connection can give up alone: another one is sending."""
+        if not self._sending:
+            return False
+        log.warning("one more SMTP session could not be used (%s); the queue goes over the"
+                    " %d that are open", exc, self._sending)
+        return True
 
     async def _wait_for_mail(self, idle: float | None = None) -> bool:
         """Whether there is mail to send, waiting for an offer while the outbox is open (at
@@ -215,7 +234,7 @@ class Outbox:
                 break
         return bool(self.queue) and not self._stopped
 
-    async def _send_all(self, connection: smtp.Session) -> None:
+    async def _send_all(self, connection: smtp.Session, handled: list[int]) -> None:
         while await self._wait_for_mail(IDLE_SECONDS):
             action = self.queue.popleft()
             if not self.store.claim(action, self.token):
@@ -226,10 +245,12 @@ class Outbox:
                 await _send_one(self.store, self.journal, connection, action, self.token,
                                 self.now, self.result)
             except smtp.MaybeDelivered as exc:
+                handled[0] += 1
                 raise smtp.ConnectionTrouble(str(exc)) from None  # that connection is gone
             except BaseException:
                 self.queue.appendleft(action)  # released, not sent: the next try takes it
                 raise
+            handled[0] += 1  # sent or refused for good: progress either way
 
     def _stop(self, exc: MailboxUnavailable, *, retry_soon: bool) -> None:
         if self._stopped:

@@ -39,6 +39,9 @@ class Proxy:
         self.target = (target_host, target_port)
         self.mode: Mode = mode
         self.accepted = 0  # connections accepted so far, whatever the mode
+        self.max_clients: int | None = None  # more connections at once are dropped at once
+        self.turned_away = 0  # connections dropped by that limit
+        self._clients: set[socket.socket] = set()
         self.turns: list[int] = []  # client turns of each forwarded connection
         self.client_bytes: list[int] = []  # bytes the client sent on each forwarded connection
         self._answer_to: tuple[int, int, str] | None = None  # connection, turn, action
@@ -110,6 +113,7 @@ class Proxy:
             with suppress(OSError):
                 sock.close()
         self._open.clear()
+        self._clients.clear()
 
     def _accept_loop(self) -> None:
         while not self._closing.is_set():
@@ -127,11 +131,14 @@ class Proxy:
                     timer.daemon = True
                     timer.start()
                     self._lasting = None
-                if mode == "drop":
+                full = self.max_clients is not None and len(self._clients) >= self.max_clients
+                self.turned_away += full and mode == "forward"
+                if mode == "drop" or full:
                     with suppress(OSError):
                         client.close()
                     continue
                 self._open.add(client)
+                self._clients.add(client)
             if mode == "stall":
                 continue  # held open, never answered, until cut or closed
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
@@ -186,6 +193,7 @@ class Proxy:
     def _forget(self, sock: socket.socket) -> None:
         with self._lock:
             self._open.discard(sock)
+            self._clients.discard(sock)
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
         with suppress(OSError):

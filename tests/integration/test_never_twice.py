@@ -18,7 +18,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from boundary_mail import smtp_pipeline
+from boundary_mail import outbox, smtp_pipeline
 from boundary_mail.config import load_config
 from boundary_mail.daemon import Daemon
 from boundary_mail.outbox import drain
@@ -277,10 +277,13 @@ def test_a_disk_that_fills_up_mid_window_sends_nothing_twice_and_loses_nothing(
 
 
 def test_several_smtp_sessions_share_the_queue_and_send_each_message_once(
-    agency: Agency, deliver: Callable[..., None], mailserver: Any
+    agency: Agency, deliver: Callable[..., None], mailserver: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With smtp.sessions = 4 the queue goes out over four connections at once (a remote
-    server's round trips are paid in parallel); each message is still claimed by one."""
+    server's round trips are paid in parallel); each message is still claimed by one. (A
+    session per waiting message here: by default one opens per 20.)"""
+    monkeypatch.setattr(outbox, "MESSAGES_PER_SESSION", 1)
     agency.data["smtp"]["sessions"] = 4
     agency.write()
     now = datetime(2026, 11, 16, 10, tzinfo=UTC)

@@ -104,3 +104,43 @@ def test_an_idle_session_is_closed_and_a_new_one_takes_later_mail(
 
 async def _no_drain(self: Any) -> outbox.DrainResult:
     return outbox.DrainResult()
+
+
+def test_a_server_that_takes_one_connection_gets_the_whole_queue_over_it(
+    agency: Agency, deliver: Callable[..., None], mailserver: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """45 replies wait, so the outbox opens more sessions (up to smtp.sessions = 4); the
+    server (a provider's limit per user) hangs up on every connection beyond the first. The
+    extra sessions give up quietly and the first one sends everything: nothing is paused,
+    nothing is reported as an error."""
+    # The extra sessions use up their tries while the first one is still sending.
+    monkeypatch.setattr(outbox, "RETRY_BACKOFF_SECONDS", 0.001)
+    monkeypatch.setattr(outbox, "RETRY_BACKOFF_MAX_SECONDS", 0.002)
+    agency.data["smtp"]["sessions"] = 4
+    agency.write()
+    assert agency.poll(at(0, 8)) == 0
+    senders = [f"p{n}@acme.test" for n in range(45)]
+    for n, sender in enumerate(senders):
+        deliver("ann", client_mail(sender=sender, subject=f"Burst {n}",
+                                   message_id=f"<burst-{n}@acme.test>"), at(0, 9))
+    monkeypatch.setattr("boundary_mail.execute.StoreExecutor.drain", _no_drain)
+    monkeypatch.setattr("boundary_mail.execute.StoreExecutor._send_soon", lambda *a: None)
+    assert agency.poll(at(0, 10)) == 0
+    with proxy(mailserver.host, mailserver.smtps_port) as relay:
+        relay.max_clients = 1
+        agency.data["smtp"]["port"] = relay.port
+        agency.write()
+        config = agency.config
+        store = Store(config.state_file)
+        try:
+            result = asyncio.run(outbox.drain(config, store, at(0, 10)))
+            left = store.pending_actions()
+        finally:
+            store.close()
+    assert (result.sent, result.failed, result.errors, left) == (45, 0, [], [])
+    # Both extra sessions were tried, and turned away each time.
+    assert relay.turned_away == 2 * outbox.RETRY_ATTEMPTS
+    wait_until(lambda: len(_auto_replies(mailserver)) == 45, "45 replies delivered")
+    assert sorted(_auto_replies(mailserver)) == sorted(f"<burst-{n}@acme.test>"
+                                                       for n in range(45))
