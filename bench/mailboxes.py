@@ -89,7 +89,7 @@ NEW_PER_BOX = 10
 VMAIL_USER = "bmvmail"
 SEED_STAMP = "bm-mailboxes-seeded"  # in each box's home: how many old messages were written
 # The product's knobs for many mailboxes (set from the command line).
-TUNING = {"concurrent_mailboxes": 4, "smtp_sessions": 1}
+TUNING = {"concurrent_mailboxes": 4, "smtp_sessions": 4}
 SETUP_THREADS = 4  # parallel IMAP sessions for the unmeasured set-up (reset, APPEND)
 
 
@@ -550,8 +550,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N = 10, one repeat, no proxy")
     parser.add_argument("--concurrent-mailboxes", type=int, default=4,
                         help="the config's concurrent_mailboxes (default 4, as shipped)")
-    parser.add_argument("--smtp-sessions", type=int, default=1,
-                        help="the config's smtp.sessions (default 1, as shipped)")
+    parser.add_argument("--smtp-sessions", type=int, default=4,
+                        help="the config's smtp.sessions (default 4, as shipped)")
     parser.add_argument("--workdir", default=None, help="state dirs (default: a temp dir)")
     args = parser.parse_args()
     TUNING.update(concurrent_mailboxes=args.concurrent_mailboxes,

@@ -266,7 +266,7 @@ def test_a_drain_of_fifty_goes_over_one_pipelined_session_once_and_intact(
               for n, body in bodies.items()]
     queued.insert(10, ("unknown", _mail(100, to=UNKNOWN), [UNKNOWN]))
     queued.insert(30, ("huge", _mail(101, body=("x" * 76 + "\n") * 140_000), ["ann@agency.test"]))
-    _config(agency, smtp_proxy)
+    _config(agency, smtp_proxy, sessions=1)  # one connection, however long the queue
     config = agency.config
     store = Store(config.state_file)
     try:
