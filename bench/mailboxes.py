@@ -89,7 +89,7 @@ NEW_PER_BOX = 10
 VMAIL_USER = "bmvmail"
 SEED_STAMP = "bm-mailboxes-seeded"  # in each box's home: how many old messages were written
 # The product's knobs for many mailboxes (set from the command line).
-TUNING = {"concurrent_mailboxes": 4, "smtp_sessions": 4}
+TUNING = {"concurrent_mailboxes": 4, "smtp_sessions": 4, "send_after_reading": False}
 SETUP_THREADS = 4  # parallel IMAP sessions for the unmeasured set-up (reset, APPEND)
 
 
@@ -348,7 +348,8 @@ class Ours:
 
 def ours(env: dict[str, str], config_path: Path, count: int) -> Ours:
     wall, maxrss, out = run_child(
-        [PYTHON, str(HERE / "window_once.py"), "--config", str(config_path)], child_env(env))
+        [PYTHON, str(HERE / "window_once.py"), "--config", str(config_path),
+         *(["--send-after-reading"] if TUNING["send_after_reading"] else [])], child_env(env))
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"window_once printed no report:\n{out[-3000:]}")
@@ -552,10 +553,13 @@ def main() -> int:
                         help="the config's concurrent_mailboxes (default 4, as shipped)")
     parser.add_argument("--smtp-sessions", type=int, default=4,
                         help="the config's smtp.sessions (default 4, as shipped)")
+    parser.add_argument("--send-after-reading", action="store_true",
+                        help="for comparison: ours sends nothing before every mailbox was read"
+                             " (as before 2026-12-01)")
     parser.add_argument("--workdir", default=None, help="state dirs (default: a temp dir)")
     args = parser.parse_args()
     TUNING.update(concurrent_mailboxes=args.concurrent_mailboxes,
-                  smtp_sessions=args.smtp_sessions)
+                  smtp_sessions=args.smtp_sessions, send_after_reading=args.send_after_reading)
     if args.quick:
         args.mailboxes, args.repeat, args.skip_proxy = [10], 1, True
     if args.proxy_only and args.skip_proxy:

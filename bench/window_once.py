@@ -34,8 +34,18 @@ from boundary_mail.window import Window
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--send-after-reading", action="store_true",
+                        help="for comparison: no reply goes out before every mailbox was read")
     args = parser.parse_args()
     config = load_config(args.config)
+    if args.send_after_reading:
+        real_init = execute.StoreExecutor.__init__
+
+        def no_early_sending(self: execute.StoreExecutor, *a: Any, **kw: Any) -> None:
+            real_init(self, *a, **kw)
+            self.send_early = False
+
+        execute.StoreExecutor.__init__ = no_early_sending  # type: ignore[method-assign]
     tail: dict[str, float] = {}
     original_drain = execute.StoreExecutor.drain
 
