@@ -92,7 +92,8 @@ async def drain(
     when something goes wrong). Drains that share a `token` (one window's) never resend
     what one of them found maybe delivered."""
     outbox = Outbox(config, store, now, token)
-    outbox.offer(outbox.open())
+    outbox.open()
+    outbox.offer(store.sendable(outbox.token))
     return await outbox.close()
 
 
@@ -118,15 +119,13 @@ class Outbox:
         self._sending = 0  # sessions connected right now
         self._password: Secret | None = None
 
-    def open(self) -> list[StoredAction]:
-        """Settle what an earlier process left (the journal, stale claims); the queue as it
-        stands. Raises StateError when the disk has no room to record sends."""
+    def open(self) -> None:
+        """Settle what an earlier process left (the journal, stale claims)."""
         _settle_journal(self.store, self.journal, self.now)
         for stale in self.store.recover_stale_claims(self.token):
             log.warning("%s: its sending was never recorded (the process stopped); it may have"
                         " been delivered, so it is sent at most once more, with the same"
                         " Message-ID", _describe(stale))
-        return self.store.sendable(self.token)
 
     def offer(self, actions: Iterable[StoredAction]) -> None:
         """Send these too (each once, however often offered); starts connections as needed."""
