@@ -10,10 +10,14 @@ high-water marks committed so far.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import ParamSpec, TypeVar
 
 import imapclient
 import jinja2
@@ -63,6 +67,9 @@ log = logging.getLogger(__name__)
 
 SESSION_ATTEMPTS = 2  # IMAP sessions per mailbox and window: a lost connection is reopened once
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 @dataclass(slots=True)
 class WindowRun:
@@ -77,6 +84,15 @@ class WindowRun:
     now: datetime
     relay: RelayLimit  # the biggest message the relay takes, asked when first needed
     waiting: WaitingPlanner  # what the window's batches start and end of waits on clients
+    # The window's own threads for blocking IMAP work, one per mailbox read at a time:
+    # asyncio's default pool has min(32, CPUs + 4), which on a small server would quietly
+    # cap `concurrent_mailboxes` (6 threads on 2 cores).
+    threads: ThreadPoolExecutor
+
+    async def in_thread(self, func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`asyncio.to_thread` on the window's threads."""
+        call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.threads, call)
 
 
 async def run_mailbox(
@@ -86,7 +102,7 @@ async def run_mailbox(
     mailboxes on that server may then go ahead)."""
     for attempt in range(1, SESSION_ATTEMPTS + 1):
         try:
-            client = await asyncio.to_thread(imap.connect, mailbox, password)
+            client = await run.in_thread(imap.connect, mailbox, password)
         except ConnectionTrouble:
             raise
         except MailboxUnavailable:
@@ -121,13 +137,13 @@ async def run_mailbox(
                 " again at the next window"
             ) from None
         finally:
-            await asyncio.to_thread(logout, client)
+            await run.in_thread(logout, client)
 
 
 async def _next_read(
     run: WindowRun, batches: Iterator[FolderBatch], mailbox: MailboxConfig
 ) -> tuple[FolderBatch, FolderRead] | None:
-    batch = await asyncio.to_thread(next, batches, None)
+    batch = await run.in_thread(next, batches, None)
     if batch is None:
         return None
     previous = run.executor.folder_state(mailbox.name, batch.folder)
@@ -155,12 +171,12 @@ async def _sync_inbox(
         # Read first, decide after: the starts of the texts (urgent keywords) and the
         # originals of what may be passed on.
         if run.config.urgent.keywords and split.fresh:
-            previews = await asyncio.to_thread(
+            previews = await run.in_thread(
                 imap.fetch_previews, client, [f.uid for f in split.fresh], PREVIEW_BYTES
             )
             split.fresh = with_previews(split.fresh, batch, previews)
         routes = [r for f in split.fresh if (r := run.planner.may_redirect(f)) is not None]
-        originals = (await asyncio.to_thread(imap.fetch_raw, client, [r.facts.uid for r in routes])
+        originals = (await run.in_thread(imap.fetch_raw, client, [r.facts.uid for r in routes])
                      if routes else {})
         relay = await run.relay.bytes() if any(r.via == "smtp" for r in routes) else None
 
@@ -194,7 +210,7 @@ async def _check_answered(
     memory = run.planner.memory
     copies = answered_candidates(run.store.open_copies(mailbox.name, mailbox.inbox), memory,
                                  mailbox.name, mailbox.inbox)
-    flags = (await asyncio.to_thread(imap.fetch_flags, client, [uid for uid, _ in copies])
+    flags = (await run.in_thread(imap.fetch_flags, client, [uid for uid, _ in copies])
              if copies else {})
     arrived = {mid for box, folder, _, mid in memory.answered_on_arrival
                if box == mailbox.name and folder == mailbox.inbox}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import imapclient
@@ -68,7 +69,8 @@ class Window:
                     else StoreExecutor(self.config, self.store, now))
         run = WindowRun(self.config, self.store, self.templates,
                         Planner(self.config, self.calendar, now), executor, report, now,
-                        RelayLimit(self.config), WaitingPlanner(self.config))
+                        RelayLimit(self.config), WaitingPlanner(self.config),
+                        ThreadPoolExecutor(self.config.concurrent_mailboxes, "imap"))
         try:
             await self._read_mailboxes(run)
             await self._climb_ladder(run)
@@ -77,6 +79,8 @@ class Window:
         except BaseException:
             await executor.abandon()
             raise
+        finally:
+            run.threads.shutdown(wait=False)  # idle by now; a stalled read ends by its timeout
         report.sent, report.failed, report.uncertain = (result.sent, result.failed,
                                                         result.uncertain)
         report.errors.extend(result.errors)
