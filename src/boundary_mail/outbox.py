@@ -22,6 +22,7 @@ are committed, so the sending overlaps the reading of the other mailboxes (`exec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections import deque
@@ -234,22 +235,50 @@ class Outbox:
         return bool(self.queue) and not self._stopped
 
     async def _send_all(self, connection: smtp.Session, handled: list[int]) -> None:
-        while await self._wait_for_mail(IDLE_SECONDS):
-            action = self.queue.popleft()
-            if not self.store.claim(action, self.token):
-                log.info("%s: sent or claimed meanwhile by another process; skipped",
-                         _describe(action))
+        action: StoredAction | None = None
+        while action is not None or await self._wait_for_mail(IDLE_SECONDS):
+            action = action or self._claim_next()
+            if action is None:
                 continue
+            # Pipelined, the next message's envelope goes out with this one (one round trip
+            # a message): only a message already waiting, and none once the outbox stops.
+            then = self._claim_next() if connection.pipelined and not self._stopped else None
             try:
-                await _send_one(self.store, self.journal, connection, action, self.token,
+                await _send_one(self.store, self.journal, connection, action, then, self.token,
                                 self.now, self.result)
             except smtp.MaybeDelivered as exc:
                 handled[0] += 1
+                self._give_back(then, exc)
                 raise smtp.ConnectionTrouble(str(exc)) from None  # that connection is gone
-            except BaseException:
+            except BaseException as exc:
+                self._give_back(then, exc)
                 self.queue.appendleft(action)  # released, not sent: the next try takes it
                 raise
             handled[0] += 1  # sent or refused for good: progress either way
+            action = then
+            if action is not None and self._stopped:
+                # The session ends by closing the connection: no data follows the envelope.
+                self._give_back(action, RuntimeError("the outbox stopped"))
+                return
+
+    def _claim_next(self) -> StoredAction | None:
+        """The next waiting message, claimed for this drain; None when none is waiting."""
+        while self.queue:
+            action = self.queue.popleft()
+            if self.store.claim(action, self.token):
+                return action
+            log.info("%s: sent or claimed meanwhile by another process; skipped",
+                     _describe(action))
+        return None
+
+    def _give_back(self, action: StoredAction | None, why: BaseException) -> None:
+        """A claimed message that never went out (its envelope did, at most): back first in
+        the queue, released for the next try."""
+        if action is None:
+            return
+        self.queue.appendleft(action)
+        with contextlib.suppress(StateError):  # else a later drain finds the stale claim
+            self.store.release(action, self.token, f"not sent: {why}", final=False)
 
     def _stop(self, exc: MailboxUnavailable, *, retry_soon: bool) -> None:
         if self._stopped:
@@ -260,11 +289,10 @@ class Outbox:
         self.result.retry_soon |= retry_soon
 async def _send_one(
     store: Store, journal: SentJournal, connection: smtp.Session, action: StoredAction,
-    token: str, now: datetime, result: DrainResult,
+    then: StoredAction | None, token: str, now: datetime, result: DrainResult,
 ) -> None:
     try:
-        await connection.send(action.raw, envelope_from=action.envelope_from,
-                              recipients=action.recipients)
+        await connection.send(action, then)
     except smtp.SendRefused as exc:
         store.release(action, token, str(exc), final=True)
         log.error("%s refused for good: %s", _describe(action), exc)

@@ -1,5 +1,6 @@
 """Sending with aiosmtplib: implicit TLS or STARTTLS with verification, and AUTH; pipelined
-(smtp_pipeline, two round trips a message) where the server offers PIPELINING.
+(smtp_pipeline: two round trips a message, one for each that follows another) where the
+server offers PIPELINING.
 
 Messages arrive here already composed (bytes, with their own stable Message-ID), so sending
 the same queued action twice sends byte-identical mail.
@@ -13,6 +14,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import aiosmtplib
 
@@ -25,8 +27,20 @@ from boundary_mail.sasl import NoOAuthMechanism, Secret, refused_login, smtp_log
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ConnectionTrouble", "MaybeDelivered", "SendRefused", "Session", "server_size", "session",
+    "ConnectionTrouble", "MaybeDelivered", "SendRefused", "Sendable", "Session", "server_size",
+    "session",
 ]
+
+
+class Sendable(Protocol):
+    """A composed message and its envelope (a queued action is one)."""
+
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def envelope_from(self) -> str: ...  # "" is the null reverse path <>
+    @property
+    def recipients(self) -> Sequence[str]: ...
 
 
 class SendRefused(MailboxUnavailable):
@@ -67,6 +81,12 @@ class Session:
     def __init__(self, client: aiosmtplib.SMTP, smtp: SmtpConfig) -> None:
         self._client = client
         self._smtp = smtp
+        self._pipeline = smtp_pipeline.Pipeline(
+            client, timeout=smtp.timeout_seconds, final_timeout=smtp.final_reply_timeout_seconds)
+
+    @property
+    def pipelined(self) -> bool:
+        return self._smtp.pipelining and self._client.supports_extension("pipelining")
 
     @property
     def size_limit(self) -> int | None:
@@ -75,12 +95,15 @@ class Session:
         value = self._client.esmtp_extensions.get("size", "").strip()
         return int(value) if value.isdigit() and int(value) > 0 else None
 
-    async def send(self, raw: bytes, *, envelope_from: str, recipients: Sequence[str]) -> None:
+    async def send(self, message: Sendable, then: Sendable | None = None) -> None:
         """Send one message; raise SendRefused (permanent), MaybeDelivered (no answer to the
         final dot: the server may have it) or ConnectionTrouble (not delivered; try later).
-        An empty `envelope_from` is the null reverse path <> of automatic replies."""
-        if self._smtp.pipelining and self._client.supports_extension("pipelining"):
-            await self._send_pipelined(raw, envelope_from, recipients)
+        When pipelined, `then`'s envelope goes out with this message, and the next `send`
+        must be `then`'s (a session that ends instead closes the connection: `then` was not
+        sent)."""
+        raw, envelope_from, recipients = message.raw, message.envelope_from, message.recipients
+        if self.pipelined:
+            await self._send_pipelined(message, then)
             return
         await self._envelope(raw, envelope_from, recipients)
         try:
@@ -117,16 +140,26 @@ class Session:
                 f"{_where(self._smtp)}: sending failed ({type(exc).__name__}); will try again"
             ) from None
 
-    async def _send_pipelined(self, raw: bytes, sender: str, recipients: Sequence[str]
-                              ) -> None:
-        """The same outcomes as MAIL, RCPT and DATA one by one, in two round trips."""
-        client = self._client
+    @property
+    def busy(self) -> bool:
+        """A next message's envelope is on its way: the session cannot end with QUIT."""
+        return self._pipeline.ahead
+
+    def abandon(self) -> None:
+        """Close the connection at once (an envelope on its way is never followed by data)."""
+        self._pipeline.abandon()
+
+    def _envelope_of(self, message: Sendable) -> smtp_pipeline.Envelope:
+        return smtp_pipeline.Envelope(message.envelope_from, tuple(message.recipients),
+                                      tuple(self._mail_options(message.raw)))
+
+    async def _send_pipelined(self, message: Sendable, then: Sendable | None) -> None:
+        """The same outcomes as MAIL, RCPT and DATA one by one, in two round trips, or one
+        when the envelope went out with the message before."""
         try:
-            refusal = await smtp_pipeline.transact(
-                client, raw, sender=sender, recipients=recipients,
-                options=self._mail_options(raw),
-                timeout=self._smtp.timeout_seconds,
-                final_timeout=self._smtp.final_reply_timeout_seconds)
+            refusal = await self._pipeline.transact(
+                self._envelope_of(message), message.raw,
+                self._envelope_of(then) if then is not None else None)
         except smtp_pipeline.Unsent as exc:
             raise ConnectionTrouble(
                 f"{_where(self._smtp)}: sending failed ({exc}); will try again") from None
@@ -211,14 +244,18 @@ async def session(smtp: SmtpConfig, password: Secret) -> AsyncIterator[Session]:
             f"{_where(smtp)}: cannot connect ({type(exc).__name__}: {exc}); check host, port,"
             " security and that the server is up; will try again"
         ) from None
+    connection = Session(client, smtp)
     try:
-        yield Session(client, smtp)
+        yield connection
     finally:
         protocol = client.protocol
-        try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError):  # the server may have gone already
-            client.close()
+        if connection.busy:  # no QUIT into a message the server may be reading
+            connection.abandon()
+        else:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):  # the server may have gone already
+                client.close()
         await _closed(protocol)
 
 

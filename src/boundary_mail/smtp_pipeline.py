@@ -182,76 +182,162 @@ def accepted(reply: Reply) -> bool:
     return reply.code in (250, 251)  # RCPT: 251 "user not local; will forward" (RFC 5321)
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """Who a message is from and to, with the MAIL FROM options (SIZE)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    options: tuple[str, ...] = ()
+
+    def commands(self) -> bytes:
+        return command_lines(self.sender, self.recipients, self.options)
+
+
+class Pipeline:
+    """The pipelined exchanges of one session. A message's content goes out in one write
+    with the next message's MAIL, RCPT and DATA when that one is already known (`then`):
+    RFC 2920 §3.1 lets the content start a group, so a stream of messages costs one round
+    trip each. While such an envelope is in flight (`ahead`) the reader stays installed; a
+    session that ends then must close the connection rather than say QUIT: the server may
+    be reading a message, and no final dot ever follows, so nothing is delivered."""
+
+    def __init__(self, client: aiosmtplib.SMTP, *, timeout: float, final_timeout: float
+                 ) -> None:
+        self._client = client
+        self._timeout, self._final_timeout = timeout, final_timeout
+        self._reader: ReplyReader | None = None
+        self._previous: asyncio.BaseProtocol | None = None
+        self._ahead: Envelope | None = None  # written with the last message, answers unread
+
+    @property
+    def ahead(self) -> bool:
+        """A next message's envelope is on its way: the session must not say QUIT now."""
+        return self._ahead is not None
+
+    async def transact(self, envelope: Envelope, raw: bytes, then: Envelope | None = None
+                       ) -> Refusal | None:
+        """Send one message; None when the server took it (for at least one recipient).
+        `then`, the next message's envelope, goes out with this one's content; the next call
+        must be for that message (its envelope is not written again).
+
+        A refusal ends with the transaction reset (RSET) so the connection can carry the next
+        message. Raises Unsent (not delivered) or Unanswered (no answer to the final dot);
+        the connection is then closed, as it is whenever the exchange could lose its place."""
+        written, self._ahead = self._ahead, None
+        if written is not None and written != envelope:
+            self._close()
+            raise Unsent("the envelope on its way was for another message")
+        commands = envelope.commands() if written is None else b""  # ValueError: no write
+        try:
+            following = then.commands() if then is not None else b""
+        except ValueError:
+            following, then = b"", None  # its own call raises, before anything is written
+        transport, reader = self._install()
+        usable = False
+        try:
+            refusal, usable, chained = await self._exchange(
+                reader, transport, commands, raw, len(envelope.recipients), following)
+            self._ahead = then if chained else None
+            return refusal
+        finally:
+            if not usable or reader.failure is not None:
+                self._close()
+            elif self._ahead is None:
+                self._uninstall(reader)
+
+    def abandon(self) -> None:
+        """Close the connection (the session ends with an envelope on its way)."""
+        self._ahead = None
+        self._close()
+
+    def _install(self) -> tuple[asyncio.WriteTransport, ReplyReader]:
+        transport = self._client.transport
+        if self._reader is not None and isinstance(transport, asyncio.WriteTransport):
+            return transport, self._reader
+        previous = self._client.protocol
+        if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing() \
+                or previous is None:
+            raise Unsent("not connected")
+        self._reader, self._previous = ReplyReader(previous), previous
+        transport.set_protocol(self._reader)
+        return transport, self._reader
+
+    def _uninstall(self, reader: ReplyReader) -> None:
+        transport, previous = self._client.transport, self._previous
+        self._reader = self._previous = None
+        if transport is not None and previous is not None:
+            transport.set_protocol(previous)
+        if not reader.idle:
+            log.warning("the SMTP server sent more than the answers to its commands; the"
+                        " connection is closed so no answer is taken for another command's")
+            self._close()
+
+    def _close(self) -> None:
+        """Close the connection; aiosmtplib hears of it through its protocol."""
+        self._ahead = None
+        transport, previous = self._client.transport, self._previous
+        self._reader = self._previous = None
+        if transport is not None:
+            if previous is not None:
+                transport.set_protocol(previous)
+            transport.close()
+
+    async def _exchange(
+        self, reader: ReplyReader, transport: asyncio.WriteTransport, commands: bytes,
+        raw: bytes, count: int, following: bytes,
+    ) -> tuple[Refusal | None, bool, bool]:
+        """The outcome, whether the connection is still in step for the next message, and
+        whether the next message's envelope went out with this one."""
+        timeout, final_timeout = self._timeout, self._final_timeout
+        if commands:
+            transport.write(commands)
+        try:
+            mail = await reader.next_reply(timeout)
+            rcpts = [await reader.next_reply(timeout) for _ in range(count)]
+            data = await reader.next_reply(timeout)
+        except (ConnectionLost, ReplyError, TimeoutError) as exc:
+            raise Unsent(_why(exc, timeout)) from None
+        taken = [r for r in rcpts if accepted(r)]
+        if mail.code != 250:
+            refusal = Refusal("mail", (mail,))
+        elif not taken:
+            refusal = Refusal("recipients", tuple(rcpts))
+        elif data.code != 354:
+            refusal = Refusal("data", (data,))
+        else:
+            if not commands:
+                await _take_in_arrivals()
+            if reader.failure is not None or transport.is_closing():
+                raise Unsent(_why(reader.failure or ConnectionLost("connection lost"), timeout))
+            transport.write(message_data(raw) + following)
+            try:
+                final = await reader.next_reply(final_timeout)
+            except (ConnectionLost, ReplyError, TimeoutError) as exc:
+                raise Unanswered(_why(exc, final_timeout)) from None
+            return (None if final.code == 250 else Refusal("final", (final,))), True, \
+                bool(following)
+        if data.code == 354 and taken:
+            # 354 after a refused MAIL but accepted recipients makes no sense: closing the
+            # connection ends the transaction without a dot that could deliver anything.
+            log.warning("the SMTP server refused MAIL FROM (%s) but accepted recipients and"
+                        " DATA; the connection is closed", mail)
+            return refusal, False, False
+        reset = await _reset(reader, transport, started=data.code == 354, timeout=timeout)
+        if not reset:
+            log.warning("the SMTP transaction could not be reset after a refusal (%s); the"
+                        " connection is closed and the next message goes over a new one",
+                        refusal.replies[0])
+        return refusal, reset, False
+
+
 async def transact(
     client: aiosmtplib.SMTP, raw: bytes, *, sender: str, recipients: Sequence[str],
     options: Sequence[str], timeout: float, final_timeout: float,
 ) -> Refusal | None:
-    """Send one message pipelined; None when the server took it (for at least one recipient).
-
-    A refusal ends with the transaction reset (RSET) so the connection can carry the next
-    message. Raises Unsent (not delivered) or Unanswered (no answer to the final dot); the
-    connection is then closed, as it is whenever the exchange could lose its place."""
-    commands = command_lines(sender, recipients, options)  # ValueError before any write
-    transport, previous = client.transport, client.protocol
-    if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing() \
-            or previous is None:
-        raise Unsent("not connected")
-    reader = ReplyReader(previous)
-    transport.set_protocol(reader)
-    usable = False
-    try:
-        refusal, usable = await _exchange(reader, transport, commands, raw, len(recipients),
-                                          timeout, final_timeout)
-        return refusal
-    finally:
-        transport.set_protocol(previous)
-        if usable and not reader.idle:
-            log.warning("the SMTP server sent more than the answers to its commands; the"
-                        " connection is closed so no answer is taken for another command's")
-        if not (usable and reader.idle and reader.failure is None):
-            transport.close()  # aiosmtplib hears of it through its protocol's connection_lost
-
-
-async def _exchange(
-    reader: ReplyReader, transport: asyncio.WriteTransport, commands: bytes, raw: bytes,
-    count: int, timeout: float, final_timeout: float,
-) -> tuple[Refusal | None, bool]:
-    """The outcome, and whether the connection is still in step for the next message."""
-    transport.write(commands)
-    try:
-        mail = await reader.next_reply(timeout)
-        rcpts = [await reader.next_reply(timeout) for _ in range(count)]
-        data = await reader.next_reply(timeout)
-    except (ConnectionLost, ReplyError, TimeoutError) as exc:
-        raise Unsent(_why(exc, timeout)) from None
-    taken = [r for r in rcpts if accepted(r)]
-    if mail.code != 250:
-        refusal = Refusal("mail", (mail,))
-    elif not taken:
-        refusal = Refusal("recipients", tuple(rcpts))
-    elif data.code != 354:
-        refusal = Refusal("data", (data,))
-    else:
-        if reader.failure is not None or transport.is_closing():
-            raise Unsent(_why(reader.failure or ConnectionLost("connection lost"), timeout))
-        transport.write(message_data(raw))
-        try:
-            final = await reader.next_reply(final_timeout)
-        except (ConnectionLost, ReplyError, TimeoutError) as exc:
-            raise Unanswered(_why(exc, final_timeout)) from None
-        return (None if final.code == 250 else Refusal("final", (final,))), True
-    if data.code == 354 and taken:
-        # 354 after a refused MAIL but accepted recipients makes no sense: closing the
-        # connection ends the transaction without a dot that could deliver anything.
-        log.warning("the SMTP server refused MAIL FROM (%s) but accepted recipients and"
-                    " DATA; the connection is closed", mail)
-        return refusal, False
-    reset = await _reset(reader, transport, started=data.code == 354, timeout=timeout)
-    if not reset:
-        log.warning("the SMTP transaction could not be reset after a refusal (%s); the"
-                    " connection is closed and the next message goes over a new one",
-                    refusal.replies[0])
-    return refusal, reset
+    """One message on its own (see `Pipeline.transact`)."""
+    pipeline = Pipeline(client, timeout=timeout, final_timeout=final_timeout)
+    return await pipeline.transact(Envelope(sender, tuple(recipients), tuple(options)), raw)
 
 
 async def _reset(reader: ReplyReader, transport: asyncio.WriteTransport, *, started: bool,
@@ -265,6 +351,16 @@ async def _reset(reader: ReplyReader, transport: asyncio.WriteTransport, *, star
         return (await reader.next_reply(timeout)).code == 250
     except (ConnectionLost, ReplyError, TimeoutError):
         return False
+
+
+async def _take_in_arrivals() -> None:
+    """Let the event loop take in what has already arrived (a connection that ended)
+    before a message's content goes out: when its envelope went ahead, its answers may have
+    come with the last message's, and nothing has waited since (the last message was
+    recorded meanwhile). One loop turn polls the socket, the next runs what it found; a TLS
+    connection's end takes one more."""
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 def _why(exc: Exception, timeout: float) -> str:

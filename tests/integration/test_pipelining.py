@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -40,6 +40,12 @@ def _config(agency: Agency, p: Proxy, *, pipelining: bool = True, **more: Any) -
     return agency.config.smtp
 
 
+class Message(NamedTuple):
+    raw: bytes
+    recipients: Sequence[str]
+    envelope_from: str = "assistant@agency.test"
+
+
 def _mail(n: int, *, to: str = "ann@agency.test", body: str | None = None) -> bytes:
     msg = EmailMessage()
     msg["From"] = "assistant@agency.test"
@@ -53,18 +59,20 @@ def _mail(n: int, *, to: str = "ann@agency.test", body: str | None = None) -> by
 
 def _send_all(config: SmtpConfig, password: str,
               messages: Sequence[tuple[bytes, Sequence[str]]], *, p: Proxy | None = None,
-              ) -> list[Exception | None]:
-    """Send each message over one session; what each send raised (None: taken). With `p`,
-    the client turns the sends took are appended to `_taken` (set-up and QUIT excluded)."""
+              chained: bool = False) -> list[Exception | None]:
+    """Send each message over one session (`chained`: naming the next one, as the outbox
+    does); what each send raised (None: taken). With `p`, the client turns the sends took
+    are appended to `_taken` (set-up and QUIT excluded)."""
 
     async def run() -> list[Exception | None]:
         outcomes: list[Exception | None] = []
+        queue = [Message(raw, recipients) for raw, recipients in messages]
         async with smtp.session(config, password) as session:
             before = p.turns[-1] if p else 0
-            for raw, recipients in messages:
+            for n, message in enumerate(queue):
+                then = queue[n + 1] if chained and n + 1 < len(queue) else None
                 try:
-                    await session.send(raw, envelope_from="assistant@agency.test",
-                                       recipients=recipients)
+                    await session.send(message, then)
                 except smtp.MailboxUnavailable as exc:
                     outcomes.append(exc)
                 else:
@@ -80,10 +88,11 @@ _taken: list[int] = []
 
 
 def _turns(p: Proxy, config: SmtpConfig, password: str,
-           messages: Sequence[tuple[bytes, Sequence[str]]]) -> int:
+           messages: Sequence[tuple[bytes, Sequence[str]]], *, chained: bool = False) -> int:
     """The client turns (round trips) that sending these messages took on one session,
     counted between its log-in and its QUIT (whose own turns vary with TLS close timing)."""
-    assert _send_all(config, password, messages, p=p) == [None] * len(messages)
+    outcomes = _send_all(config, password, messages, p=p, chained=chained)
+    assert outcomes == [None] * len(messages)
     return _taken.pop()
 
 
@@ -129,6 +138,22 @@ def test_a_pipelined_message_costs_two_round_trips(
     assert _turns(smtp_proxy, config, password, two) == (4 + 1) * 3
     assert len(_delivered(mailserver, "ann", 12)) == 12
     assert len(_delivered(mailserver, "bob", 6)) == 6
+
+
+def test_a_stream_of_messages_costs_one_round_trip_each_after_the_first(
+    agency: Agency, mailserver: Any, smtp_proxy: Proxy,
+) -> None:
+    """Each message's content goes out with the next message's MAIL, RCPT and DATA (RFC 2920
+    §3.1: the content may start a group), whose answers come back with the content's: a
+    queue of five costs 2 + 1 × 4 round trips, whatever the number of recipients."""
+    password = mailserver.users["assistant"]
+    one = [(_mail(n), ["ann@agency.test"]) for n in range(5)]
+    two = [(_mail(n + 10), ["ann@agency.test", "bob@agency.test"]) for n in range(5)]
+    config = _config(agency, smtp_proxy)
+    assert _turns(smtp_proxy, config, password, one, chained=True) == 2 + 4
+    assert _turns(smtp_proxy, config, password, two, chained=True) == 2 + 4
+    assert len(_delivered(mailserver, "ann", 10)) == 10
+    assert len(_delivered(mailserver, "bob", 5)) == 5
 
 
 # ------------------------------------------------------------------ every outcome, then on
@@ -207,8 +232,7 @@ def _cut_at(p: Proxy, config: SmtpConfig, password: str, turn: int,
         async with smtp.session(config, password) as session:
             p.on_answer_to(p.turns[-1] + turn, action)  # type: ignore[arg-type]
             try:
-                await session.send(_mail(1), envelope_from="assistant@agency.test",
-                                   recipients=["ann@agency.test"])
+                await session.send(Message(_mail(1), ["ann@agency.test"]))
             except smtp.MailboxUnavailable as exc:
                 return [exc]
             return [None]
@@ -255,8 +279,9 @@ def test_a_drain_of_fifty_goes_over_one_pipelined_session_once_and_intact(
 ) -> None:
     """The outbox drains fifty queued messages, some with lines that start with a dot
     (dot-stuffed on the way, restored by the server) and one of 3 MB, plus two the server
-    refuses (unknown recipient, too big) in between, over one connection: each of the fifty
-    arrives once, byte for byte; the refused two are failed for good."""
+    refuses (unknown recipient, too big) in between, over one connection, about one round
+    trip each: each of the fifty arrives once, byte for byte; the refused two are failed for
+    good."""
     bodies = {
         n: f"Line one of {n}.\n.\n..two dots\n.dot first\n" + ("." if n % 2 else "end") + "\n"
         for n in range(50)
@@ -282,6 +307,10 @@ def test_a_drain_of_fifty_goes_over_one_pipelined_session_once_and_intact(
         store.close()
     smtp_proxy.settled()
     assert smtp_proxy.accepted == 1
+    # One round trip a message (the outbox names the next one to each send), plus the
+    # log-in, QUIT and the two refusals' resets: about 110 if each message took two.
+    (turns,) = smtp_proxy.turns
+    assert turns <= len(queued) + 12, turns
     delivered = _delivered(mailserver, "ann", 50)
     for key, raw, _ in queued:
         if key.startswith("ok:"):
