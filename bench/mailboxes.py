@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import imapclient
 from bare_fetch import ITEMS, bare_fetch
 from common import (
     PYTHON,
@@ -231,12 +232,18 @@ def catchall_count(env: dict[str, str]) -> int:
 
 
 def empty_catchall(env: dict[str, str]) -> None:
-    base = catchall_dir(env)
-    for sub in ("new", "cur"):
-        if (base / sub).is_dir():
-            for name in os.listdir(base / sub):
-                with contextlib.suppress(FileNotFoundError):
-                    (base / sub / name).unlink()
+    """Expunge the catch-all over IMAP. Deleting its files behind Dovecot's back (as this
+    script did until 2026-12-01) left every message in `dovecot-uidlist`, which each LMTP
+    delivery reads whole: at 53,000 stale lines a delivery cost Dovecot about 40 ms of CPU,
+    on the cores the contenders run on. A SELECT also drops the entries of files deleted
+    that way."""
+    client = imapclient_login(env, "catchall")
+    try:
+        if client.select_folder("INBOX")[b"EXISTS"]:
+            client.add_flags("1:*", [imapclient.DELETED], silent=True)
+            client.expunge()
+    finally:
+        client.logout()
 
 
 def wait_delivered(env: dict[str, str], expected: int, what: str) -> float:

@@ -33,6 +33,7 @@ Pure: no I/O, no clock. `now` and the last reply time are arguments.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -302,10 +303,10 @@ def decide_reply(
     `system_senders` are extra local parts, addresses or "@domain" entries never answered.
     """
     ctx = _Context(
-        own_addresses=frozenset(a.strip().lower() for a in own_addresses),
-        recipient_addresses=frozenset(a.strip().lower() for a in recipient_addresses),
-        system_senders=tuple(e for e in (s.strip().lower() for s in system_senders) if e),
-        loop_markers=frozenset(m.strip().strip("<>").lower() for m in loop_markers),
+        own_addresses=_lowered(own_addresses),
+        recipient_addresses=_lowered(recipient_addresses),
+        system_senders=_entries(tuple(system_senders)),
+        loop_markers=_markers(loop_markers),
         last_reply_at=last_reply_at,
         now=now,
         period=timedelta(days=clamp_period_days(period_days)),
@@ -317,6 +318,24 @@ def decide_reply(
     return ReplyDecision(True, "reply", f"A person wrote to this mailbox from "
                          f"{reply_recipient(facts)}; no RFC 3834 / RFC 5230 rule forbids an "
                          "auto-reply to the Return-Path.")
+
+
+# The same sets come with every message of a window (the team's addresses: hundreds at an
+# agency with many mailboxes); each is normalized once. A frozenset keeps its hash, and the
+# cache finds the very same object first, so a hit costs no pass over it.
+@functools.lru_cache(maxsize=32)
+def _lowered(addresses: frozenset[str]) -> frozenset[str]:
+    return frozenset(a.strip().lower() for a in addresses)
+
+
+@functools.lru_cache(maxsize=8)
+def _entries(system_senders: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(e for e in (s.strip().lower() for s in system_senders) if e)
+
+
+@functools.lru_cache(maxsize=8)
+def _markers(loop_markers: frozenset[str]) -> frozenset[str]:
+    return frozenset(m.strip().strip("<>").lower() for m in loop_markers)
 
 
 def reply_recipient(facts: MessageFacts) -> str | None:
