@@ -90,7 +90,7 @@ NEW_PER_BOX = 10
 VMAIL_USER = "bmvmail"
 SEED_STAMP = "bm-mailboxes-seeded"  # in each box's home: how many old messages were written
 # The product's knobs for many mailboxes (set from the command line).
-TUNING = {"concurrent_mailboxes": 4, "smtp_sessions": 4, "send_after_reading": False,
+TUNING = {"concurrent_mailboxes": 8, "smtp_sessions": 8, "send_after_reading": False,
           "ours_only": False}
 SETUP_THREADS = 4  # parallel IMAP sessions for the unmeasured set-up (reset, APPEND)
 
@@ -569,10 +569,10 @@ def main() -> int:
     parser.add_argument("--proxy-only", action="store_true",
                         help="only the run behind the proxy (at the largest N)")
     parser.add_argument("--quick", action="store_true", help="N = 10, one repeat, no proxy")
-    parser.add_argument("--concurrent-mailboxes", type=int, default=4,
-                        help="the config's concurrent_mailboxes (default 4, as shipped)")
-    parser.add_argument("--smtp-sessions", type=int, default=4,
-                        help="the config's smtp.sessions (default 4, as shipped)")
+    parser.add_argument("--concurrent-mailboxes", type=int, default=8,
+                        help="the config's concurrent_mailboxes (default 8, as shipped)")
+    parser.add_argument("--smtp-sessions", type=int, default=8,
+                        help="the config's smtp.sessions (default 8, as shipped)")
     parser.add_argument("--send-after-reading", action="store_true",
                         help="for comparison: ours sends nothing before every mailbox was read"
                              " (as before 2026-12-01)")

@@ -70,7 +70,7 @@ class Config(BaseSettings):
     templates_dir: Path | None = None
     # Mailboxes read at the same time in a window: each holds one IMAP connection. 4 suits a
     # small server; a remote provider's round trips make more worth it.
-    concurrent_mailboxes: int = Field(default=4, ge=1, le=64)
+    concurrent_mailboxes: int = Field(default=8, ge=1, le=64)
     schedule: ScheduleConfig = ScheduleConfig()
     response: ResponseConfig = ResponseConfig()
     escalation: EscalationConfig = EscalationConfig()

@@ -125,7 +125,7 @@ class SmtpConfig(Server):
     # waiting, so a handful of replies goes over one, a big window's burst over several (a
     # remote server's round trips: two per message, four without pipelining). A connection
     # the server refuses while another one sends is simply not used.
-    sessions: int = Field(default=4, ge=1, le=16)
+    sessions: int = Field(default=8, ge=1, le=16)
     # RFC 2920: MAIL, RCPT and DATA in one write where the server offers PIPELINING (two
     # round trips a message instead of four). false: one command at a time.
     pipelining: bool = True
