@@ -31,10 +31,12 @@ from boundary_mail.compose_mime import (
     MARKER_HEADER,
     POLICY,
     address,
+    attach_part,
     base_message,
     resent_block,
     serialize,
     stable_message_id,
+    text_attachment,
     thread,
     without_delivery_fields,
 )
@@ -98,9 +100,7 @@ def compose_auto_reply(
         msg.add_alternative(render(client_templates, "auto_reply.html.j2", **context),
                             subtype="html")
     if agreement and attach:
-        # A str part: it carries charset=utf-8, so "Zahlungsbedingungen" stays readable.
-        msg.add_attachment(agreement, subtype="plain", charset="utf-8",
-                           filename=f"{document_title(agreement)}.txt")
+        attach_part(msg, text_attachment(agreement, f"{document_title(agreement)}.txt"))
     on_sent: dict[str, object] = {"reply": {"sender": action.to, "kind": action.kind}}
     if action.first_contact:
         on_sent["welcomed"] = action.to

@@ -99,6 +99,23 @@ def address_header(name: str, email: str, display_name: str = "") -> BaseHeader:
     return header
 
 
+@lru_cache(maxsize=64)
+def text_attachment(text: str, filename: str) -> EmailMessage:
+    """A text/plain attachment in UTF-8 ("Zahlungsbedingungen" stays readable), built once
+    per text and file name: the replies of a window that welcome a client's new senders all
+    attach the same document, and writing a message never changes its parts."""
+    part = new_message()
+    part.set_content(text, subtype="plain", charset="utf-8", filename=filename)
+    return part
+
+
+def attach_part(msg: EmailMessage, part: EmailMessage) -> None:
+    """`EmailMessage.add_attachment`, for a part that is built already."""
+    if msg.get_content_type() != "multipart/mixed":
+        msg.make_mixed()
+    msg.attach(part)
+
+
 def address(email: str, name: str = "") -> Address:
     local, _, domain = email.rpartition("@")
     return Address(display_name=name, username=local, domain=domain)
