@@ -292,7 +292,7 @@ async def _send_one(
     then: StoredAction | None, token: str, now: datetime, result: DrainResult,
 ) -> None:
     try:
-        await connection.send(action, then)
+        passed_over = await connection.send(action, then)
     except smtp.SendRefused as exc:
         store.release(action, token, str(exc), final=True)
         log.error("%s refused for good: %s", _describe(action), exc)
@@ -309,6 +309,11 @@ async def _send_one(
         raise
     result.sent += 1
     _record_sent(store, journal, action, token, now, synced=result.sent % SYNC_EVERY == 0)
+    if passed_over:
+        text = (f"{_describe(action)} was sent, but the server would not take"
+                f" {'; '.join(passed_over)}: they do not get it")
+        log.error("%s", text)
+        result.errors.append(text)
     if action.kind in ROUTE_KINDS:
         result.routed.append(action.source_message_id)
     log.info("sent %s", _describe(action))

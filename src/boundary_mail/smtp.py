@@ -95,17 +95,19 @@ class Session:
         value = self._client.esmtp_extensions.get("size", "").strip()
         return int(value) if value.isdigit() and int(value) > 0 else None
 
-    async def send(self, message: Sendable, then: Sendable | None = None) -> None:
+    async def send(self, message: Sendable, then: Sendable | None = None) -> list[str]:
         """Send one message; raise SendRefused (permanent), MaybeDelivered (no answer to the
         final dot: the server may have it) or ConnectionTrouble (not delivered; try later).
+        Returns the recipients the server would not take while it took others, each with its
+        answer ("bob@x (452 4.2.2 mailbox full)"): they do not get the message.
         When pipelined, `then`'s envelope goes out with this message, and the next `send`
         must be `then`'s (a session that ends instead closes the connection: `then` was not
         sent)."""
         raw, envelope_from, recipients = message.raw, message.envelope_from, message.recipients
         if self.pipelined:
             await self._send_pipelined(message, then)
-            return
-        await self._envelope(raw, envelope_from, recipients)
+            return [f"{to} ({reply})" for to, reply in self._pipeline.passed_over]
+        passed_over = await self._envelope(raw, envelope_from, recipients)
         try:
             # RFC 5321 §4.5.3.2: up to 10 minutes for the answer to the final dot.
             await self._client.data(raw, timeout=self._smtp.final_reply_timeout_seconds)
@@ -116,21 +118,25 @@ class Session:
                 f"{_where(self._smtp)}: no answer after the message was handed over"
                 f" ({type(exc).__name__}); it may have been delivered"
             ) from None
+        return passed_over
 
-    async def _envelope(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
-        """MAIL FROM and RCPT TO (with SIZE where offered); a refusal resets the envelope."""
+    async def _envelope(self, raw: bytes, sender: str, recipients: Sequence[str]
+                        ) -> list[str]:
+        """MAIL FROM and RCPT TO (with SIZE where offered); a refusal resets the envelope.
+        The recipients refused while others were taken, with the server's answers."""
         client = self._client
         try:
             await client.mail(sender, options=self._mail_options(raw))
-            refused = []
+            refused: list[tuple[str, str]] = []
             for recipient in recipients:
                 try:
                     await client.rcpt(recipient)
                 except aiosmtplib.SMTPRecipientRefused as exc:
-                    refused.append(f"{exc.code} {exc.message}")
+                    refused.append((recipient, f"{exc.code} {exc.message}"))
             if len(refused) == len(recipients):
                 await client.rset()
-                raise self._recipients_refused(refused)
+                raise self._recipients_refused([reply for _, reply in refused])
+            return [f"{to} ({reply})" for to, reply in refused]
         except aiosmtplib.SMTPSenderRefused as exc:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.rset()

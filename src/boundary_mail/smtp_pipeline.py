@@ -209,6 +209,9 @@ class Pipeline:
         self._reader: ReplyReader | None = None
         self._previous: asyncio.BaseProtocol | None = None
         self._ahead: Envelope | None = None  # written with the last message, answers unread
+        # The recipients of the last message taken whom the server would not take (while it
+        # took others), with its answer to each: they do not get the message.
+        self.passed_over: tuple[tuple[str, Reply], ...] = ()
 
     @property
     def ahead(self) -> bool:
@@ -225,6 +228,7 @@ class Pipeline:
         message. Raises Unsent (not delivered) or Unanswered (no answer to the final dot);
         the connection is then closed, as it is whenever the exchange could lose its place."""
         written, self._ahead = self._ahead, None
+        self.passed_over = ()
         if written is not None and written != envelope:
             self._close()
             raise Unsent("the envelope on its way was for another message")
@@ -237,7 +241,7 @@ class Pipeline:
         usable = False
         try:
             refusal, usable, chained = await self._exchange(
-                reader, transport, commands, raw, len(envelope.recipients), following)
+                reader, transport, commands, raw, envelope.recipients, following)
             self._ahead = then if chained else None
             return refusal
         finally:
@@ -285,7 +289,7 @@ class Pipeline:
 
     async def _exchange(
         self, reader: ReplyReader, transport: asyncio.WriteTransport, commands: bytes,
-        raw: bytes, count: int, following: bytes,
+        raw: bytes, recipients: tuple[str, ...], following: bytes,
     ) -> tuple[Refusal | None, bool, bool]:
         """The outcome, whether the connection is still in step for the next message, and
         whether the next message's envelope went out with this one."""
@@ -294,7 +298,7 @@ class Pipeline:
             transport.write(commands)
         try:
             mail = await reader.next_reply(timeout)
-            rcpts = [await reader.next_reply(timeout) for _ in range(count)]
+            rcpts = [await reader.next_reply(timeout) for _ in recipients]
             data = await reader.next_reply(timeout)
         except (ConnectionLost, ReplyError, TimeoutError) as exc:
             raise Unsent(_why(exc, timeout)) from None
@@ -315,8 +319,12 @@ class Pipeline:
                 final = await reader.next_reply(final_timeout)
             except (ConnectionLost, ReplyError, TimeoutError) as exc:
                 raise Unanswered(_why(exc, final_timeout)) from None
-            return (None if final.code == 250 else Refusal("final", (final,))), True, \
-                bool(following)
+            if final.code != 250:
+                return Refusal("final", (final,)), True, bool(following)
+            self.passed_over = tuple((to, reply) for to, reply in zip(recipients, rcpts,
+                                                                        strict=True)
+                                     if not accepted(reply))
+            return None, True, bool(following)
         if data.code == 354 and taken:
             # 354 after a refused MAIL but accepted recipients makes no sense: closing the
             # connection ends the transaction without a dot that could deliver anything.

@@ -59,24 +59,25 @@ def _mail(n: int, *, to: str = "ann@agency.test", body: str | None = None) -> by
 
 def _send_all(config: SmtpConfig, password: str,
               messages: Sequence[tuple[bytes, Sequence[str]]], *, p: Proxy | None = None,
-              chained: bool = False) -> list[Exception | None]:
+              chained: bool = False) -> list[Exception | list[str] | None]:
     """Send each message over one session (`chained`: naming the next one, as the outbox
-    does); what each send raised (None: taken). With `p`, the client turns the sends took
-    are appended to `_taken` (set-up and QUIT excluded)."""
+    does); what each send raised, or the recipients it says were passed over (None: taken
+    for all). With `p`, the client turns the sends took are appended to `_taken` (set-up
+    and QUIT excluded)."""
 
-    async def run() -> list[Exception | None]:
-        outcomes: list[Exception | None] = []
+    async def run() -> list[Exception | list[str] | None]:
+        outcomes: list[Exception | list[str] | None] = []
         queue = [Message(raw, recipients) for raw, recipients in messages]
         async with smtp.session(config, password) as session:
             before = p.turns[-1] if p else 0
             for n, message in enumerate(queue):
                 then = queue[n + 1] if chained and n + 1 < len(queue) else None
                 try:
-                    await session.send(message, then)
+                    passed_over = await session.send(message, then)
                 except smtp.MailboxUnavailable as exc:
                     outcomes.append(exc)
                 else:
-                    outcomes.append(None)
+                    outcomes.append(passed_over or None)
             if p:
                 _taken.append(p.turns[-1] - before)
         return outcomes
@@ -172,18 +173,46 @@ def test_every_recipient_refused_is_refused_for_good_and_the_session_goes_on(
     assert smtp_proxy.accepted == 1  # one connection carried both
 
 
-def test_a_refused_recipient_does_not_stop_the_others(
-    agency: Agency, mailserver: Any, smtp_proxy: Proxy,
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_refused_recipient_does_not_stop_the_others_and_is_named(
+    agency: Agency, mailserver: Any, smtp_proxy: Proxy, pipelining: bool,
 ) -> None:
-    config = _config(agency, smtp_proxy)
-    assert _send_all(config, mailserver.users["assistant"], [
+    config = _config(agency, smtp_proxy, pipelining=pipelining)
+    passed_over, second = _send_all(config, mailserver.users["assistant"], [
         (_mail(1), [UNKNOWN, "ann@agency.test", "bob@agency.test"]),
         (_mail(2), ["ann@agency.test"]),
-    ]) == [None, None]
+    ])
+    assert second is None
+    assert isinstance(passed_over, list) and len(passed_over) == 1, passed_over
+    assert passed_over[0].startswith(f"{UNKNOWN} (550 5.1.1 "), passed_over
     assert sorted(_delivered(mailserver, "ann", 2)) == [
         "<pipelined-1@agency.test>", "<pipelined-2@agency.test>"]
     assert list(_delivered(mailserver, "bob", 1)) == ["<pipelined-1@agency.test>"]
     assert smtp_proxy.accepted == 1
+
+
+def test_the_outbox_reports_a_recipient_the_server_would_not_take(
+    agency: Agency, mailserver: Any, smtp_proxy: Proxy, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An alert to Ann and to an address the server refuses: Ann gets it, the message
+    counts as sent (it is not sent again), and the window's errors and log name who did
+    not get it and why."""
+    _config(agency, smtp_proxy)
+    config = agency.config
+    store = Store(config.state_file)
+    try:
+        store.add_action(dedupe_key="alert", kind="alert", source_message_id="",
+                         envelope_from="assistant@agency.test",
+                         recipients=["ann@agency.test", UNKNOWN], outgoing_message_id="a",
+                         raw=_mail(1), on_sent={}, now=NOW)
+        result = asyncio.run(outbox.drain(config, store, NOW))
+    finally:
+        store.close()
+    assert (result.sent, result.failed, result.uncertain) == (1, 0, 0)
+    (error,) = result.errors
+    assert "kind=alert" in error and f"would not take {UNKNOWN} (550 5.1.1 " in error, error
+    assert error in caplog.text
+    assert list(_delivered(mailserver, "ann", 1)) == ["<pipelined-1@agency.test>"]
 
 
 def test_a_message_over_the_size_limit_is_refused_at_mail_and_never_sent(
@@ -341,6 +370,6 @@ def test_a_recipient_put_off_4xx_does_not_stop_the_others(
     config = _config(agency, smtp_proxy, pipelining=pipelining)
     assert _send_all(config, mailserver.users["assistant"], [
         (_mail(1), ["ann@agency.test"] * 1001), (_mail(2), ["bob@agency.test"])]
-    ) == [None, None]
+    ) == [["ann@agency.test (452 4.5.3 Error: too many recipients)"], None]
     assert list(_delivered(mailserver, "ann", 1)) == ["<pipelined-1@agency.test>"]
     assert list(_delivered(mailserver, "bob", 1)) == ["<pipelined-2@agency.test>"]
