@@ -1,11 +1,13 @@
-"""SMTP PIPELINING (RFC 2920): one message in two round trips instead of four.
+"""SMTP PIPELINING (RFC 2920): a message in two round trips instead of four, and in one when
+it follows another on the same session.
 
 MAIL FROM, every RCPT TO and DATA go out in one write; their answers are read in order; on
-354 the message follows with its final dot. aiosmtplib cannot read several answers to one
+354 the message follows with its final dot, and with the next message's MAIL, RCPT and DATA
+when that one is waiting (`Pipeline`). aiosmtplib cannot read several answers to one
 write (its protocol parses one answer per command and drops what arrives while none is
 pending), so for the exchange the session's transport is handed to a `ReplyReader` of our
-own (`transport.set_protocol`, public asyncio API) and given back to aiosmtplib afterwards,
-so QUIT and close work as before.
+own (`transport.set_protocol`, public asyncio API) and given back to aiosmtplib once no
+answer is outstanding, so QUIT and close work as before.
 
 Never pair an answer with the wrong command: whenever the exchange cannot be sure where it
 stands (no answer in time, garbage, an answer too many), the connection is closed and the

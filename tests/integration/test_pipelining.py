@@ -1,5 +1,6 @@
-"""SMTP PIPELINING (RFC 2920) against the real Postfix: two round trips a message, the same
-outcomes as one command at a time, and a session that goes on after every refusal.
+"""SMTP PIPELINING (RFC 2920) against the real Postfix: two round trips a message, one when
+it follows another, the same outcomes as one command at a time, and a session that goes on
+after every refusal.
 
 Round trips are counted, not timed: the loopback proxy counts the client's turns (what it
 sends after the server last spoke), read once the session has logged in and again before its
