@@ -16,6 +16,7 @@ the same bytes.
 from __future__ import annotations
 
 import hashlib
+import sys
 from datetime import datetime
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
@@ -38,8 +39,24 @@ class _FoldedOnce(BaseHeader):
         folds: dict[Policy, str] = self.__dict__.setdefault("_folds", {})
         folded = folds.get(policy)
         if folded is None:
-            folded = folds[policy] = super().fold(policy=policy)
+            folded = folds[policy] = on_one_line(self, policy) or super().fold(policy=policy)
         return folded
+
+
+def on_one_line(header: BaseHeader, policy: Policy) -> str | None:
+    """The folded form of a header that fits on one line as it is, or None. For such a header
+    (ASCII, nothing to encode) the email package's folding returns its name, a colon, a space
+    and the text of its parse tree; this skips building the folding tree around it, most of
+    the cost of folding the To, Subject and Message-ID of every message. Proven equal to the
+    email package's fold by `tests/unit/test_compose_fold.py`."""
+    tree = getattr(header, "_parse_tree", None)  # what BaseHeader.fold folds
+    if tree is None:
+        return None
+    line = f"{header.name}: {tree}" if tree else f"{header.name}:"
+    limit = policy.max_line_length or sys.maxsize
+    if len(line) > limit or not line.isascii() or "\r" in line or "\n" in line:
+        return None
+    return line + policy.linesep
 
 
 class _HeaderClasses(HeaderRegistry):
