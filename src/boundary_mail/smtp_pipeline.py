@@ -341,15 +341,6 @@ class Pipeline:
         return refusal, reset, False
 
 
-async def transact(
-    client: aiosmtplib.SMTP, raw: bytes, *, sender: str, recipients: Sequence[str],
-    options: Sequence[str], timeout: float, final_timeout: float,
-) -> Refusal | None:
-    """One message on its own (see `Pipeline.transact`)."""
-    pipeline = Pipeline(client, timeout=timeout, final_timeout=final_timeout)
-    return await pipeline.transact(Envelope(sender, tuple(recipients), tuple(options)), raw)
-
-
 async def _reset(reader: ReplyReader, transport: asyncio.WriteTransport, *, started: bool,
                  timeout: float) -> bool:
     """End a refused transaction: after a 354 the final dot alone (no recipient was taken, so

@@ -1,7 +1,7 @@
 """The pipelined exchange's reply reader and its outcomes, byte by byte.
 
-The reader is fed chunks as a transport would deliver them. `transact` runs against a scripted
-in-memory transport that answers each write with canned replies, for the answers the test
+The reader is fed chunks as a transport would deliver them. `Pipeline.transact` runs against
+a scripted in-memory transport that answers each write with canned replies, for the answers the test
 Postfix cannot be made to give (a 4xx to MAIL, 354 after every RCPT was refused, an answer too
 many); the outcomes Postfix does give are proven on it in tests/integration/test_pipelining.py.
 """
@@ -209,6 +209,11 @@ class Client:
         transport.set_protocol(self.protocol)
 
 
+def _pipeline(client: Client, timeout: float = TIMEOUT) -> smtp_pipeline.Pipeline:
+    return smtp_pipeline.Pipeline(client, timeout=timeout,  # type: ignore[arg-type]
+                                  final_timeout=FINAL_TIMEOUT)
+
+
 def _transact(script: Script, recipients: tuple[str, ...] = ("ann@agency.test",),
               raw: bytes = b"Subject: x\r\n\r\nhi\r\n") -> tuple[Any, ScriptedTransport]:
     transport = ScriptedTransport(script)
@@ -216,9 +221,8 @@ def _transact(script: Script, recipients: tuple[str, ...] = ("ann@agency.test",)
 
     async def run() -> Any:
         try:
-            return await smtp_pipeline.transact(
-                client, raw, sender="", recipients=recipients,  # type: ignore[arg-type]
-                options=["SIZE=30"], timeout=TIMEOUT, final_timeout=FINAL_TIMEOUT)
+            return await _pipeline(client).transact(
+                smtp_pipeline.Envelope("", recipients, ("SIZE=30",)), raw)
         except (Unsent, Unanswered) as exc:
             return exc
 
@@ -338,9 +342,8 @@ def test_a_closed_connection_is_unsent_without_writing() -> None:
     transport.closed = True
     client = Client(transport)
     with pytest.raises(Unsent, match="not connected"):
-        asyncio.run(smtp_pipeline.transact(
-            client, b"x", sender="", recipients=["a@b.test"],  # type: ignore[arg-type]
-            options=[], timeout=1, final_timeout=1))
+        asyncio.run(_pipeline(client, 1).transact(
+            smtp_pipeline.Envelope("", ("a@b.test",)), b"x"))
     assert transport.written == []
 
 
@@ -351,7 +354,6 @@ def test_an_address_that_cannot_go_on_a_command_line_is_refused_before_any_write
     """As aiosmtplib refuses it one command at a time (ValueError, nothing written)."""
     transport = ScriptedTransport(answers(OK_ENVELOPE))
     with pytest.raises(ValueError):
-        asyncio.run(smtp_pipeline.transact(
-            Client(transport), b"x", sender="",  # type: ignore[arg-type]
-            recipients=["ann@agency.test", recipient], options=[], timeout=1, final_timeout=1))
+        asyncio.run(_pipeline(Client(transport), 1).transact(
+            smtp_pipeline.Envelope("", ("ann@agency.test", recipient)), b"x"))
     assert transport.written == []
