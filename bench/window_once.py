@@ -2,7 +2,9 @@
 bench/mailboxes.py, which runs this under bench/rusage_exec.py to read its peak RSS).
 
     python bench/window_once.py --config DIR/boundary-mail.toml
-    BM_BENCH_PROFILE=/tmp/window.prof python bench/mailboxes.py ...   # profile "ours"
+    BM_BENCH_PROFILE=/tmp/window.prof python bench/mailboxes.py ...   # cProfile, main thread
+    BM_BENCH_PYSPY=/tmp/spy.txt python bench/mailboxes.py ...  # py-spy: all threads, GIL held
+    BM_BENCH_PERF=/tmp/perf.data python bench/mailboxes.py ...  # perf record -a: every process
 
 The window is what the daemon runs: `Window(config, store).run(now)`, with the store opened
 the way `boundary-mail poll` opens it. "seconds" is the window alone (no interpreter start-up,
@@ -19,6 +21,8 @@ import cProfile
 import json
 import os
 import resource
+import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -62,6 +66,7 @@ def main() -> int:
     store = Store(config.state_file)
     try:
         now = datetime.now(UTC)  # noqa: TID251 - the benchmark plays the scheduler
+        spy = _start_sampler()  # before the clock starts: it takes a moment to attach
         started_at = time.time()  # the wall clock, for "until delivered" in the parent
         start = time.perf_counter()
         profile_to = os.environ.get("BM_BENCH_PROFILE")  # a cProfile of the window, if set
@@ -72,6 +77,9 @@ def main() -> int:
         else:
             report = asyncio.run(Window(config, store).run(now))
         elapsed = time.perf_counter() - start
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
     finally:
         store.close()
     print(json.dumps({
@@ -82,6 +90,22 @@ def main() -> int:
         "sent": report.sent, "failed": report.failed, "errors": report.errors, "ok": report.ok,
     }))
     return 0
+
+
+def _start_sampler() -> Any:
+    """A sampler over the window alone: `perf record -a` (the mail servers' share of the
+    cores too: `perf report --sort comm,dso`), or py-spy over the threads holding the GIL
+    (collapsed stacks; BM_PY_SPY names the binary). Stopped with SIGINT, so it writes."""
+    if out := os.environ.get("BM_BENCH_PERF"):
+        command = ["perf", "record", "-a", "-F", "499", "-o", out]
+    elif out := os.environ.get("BM_BENCH_PYSPY"):
+        command = [os.environ.get("BM_PY_SPY", "py-spy"), "record", "--pid", str(os.getpid()),
+                   "--rate", "250", "--format", "raw", "--threads", "--gil", "-o", out]
+    else:
+        return None
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # let it attach
+    return spy
 
 
 def _cpu_seconds() -> float:
