@@ -9,8 +9,9 @@ memory composing took. Header objects are immutable once built (folding reads th
 fields that are the same for every message of a window (From, Date, our markers) are built
 once and shared.
 
-Multipart boundaries derive from the Message-ID, so composing the same action twice gives
-the same bytes.
+Multipart boundaries are fixed (one per container, outermost first), so composing the same
+action twice gives the same bytes, and a container's Content-Type is parsed once, not per
+message.
 """
 
 from __future__ import annotations
@@ -216,16 +217,18 @@ def _multiparts(part: EmailMessage) -> list[EmailMessage]:
 
 
 def serialize(msg: EmailMessage) -> bytes:
-    """The message's bytes with CRLF line ends, every multipart boundary derived from the
-    Message-ID (the email package would pick random ones), so that composing the same action
-    twice gives the same bytes. A boundary that occurs in the content (it may be guessed)
-    gets a counter appended, as the email package does with its random ones (any line that
-    starts with it counts: some readers take a prefix for the delimiter)."""
-    seed = str(msg["Message-ID"])
+    """The message's bytes with CRLF line ends and fixed multipart boundaries (the email
+    package would pick random ones), so that composing the same action twice gives the same
+    bytes. A boundary that occurs in the content (it is public) gets a counter appended, as
+    the email package does with its random ones (any line that starts with it counts: some
+    readers take a prefix for the delimiter)."""
     parts = [(p, len(p.get_payload())) for p in _multiparts(msg) if p.get_boundary() is None]
     for i, (part, _) in enumerate(parts):
-        token = int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8])
-        part.set_boundary(f"{'=' * 15}{token % 10**19:019d}==")
+        content_type = str(part["Content-Type"])
+        if ";" in content_type:  # not one of ours as make_mixed or add_alternative left it
+            part.set_boundary(_boundary(i))
+        else:
+            part.replace_header("Content-Type", _multipart_content_type(content_type, i))
     counter = 0
     while True:
         raw = msg.as_bytes(policy=SMTP_POLICY)
@@ -240,3 +243,19 @@ def serialize(msg: EmailMessage) -> bytes:
         for part in clashes:
             part.set_boundary(f"{str(part.get_boundary()).partition('.')[0]}.{counter}")
         counter += 1
+
+
+@lru_cache(maxsize=16)
+def _boundary(index: int) -> str:
+    """The boundary of the index-th multipart container, shaped like the email package's."""
+    token = int.from_bytes(hashlib.sha256(f"boundary-mail:{index}".encode()).digest()[:8])
+    return f"{'=' * 15}{token % 10**19:019d}=="
+
+
+@lru_cache(maxsize=16)
+def _multipart_content_type(content_type: str, index: int) -> BaseHeader:
+    """`content_type` ("multipart/alternative") with the index-th boundary, parsed once: what
+    `set_boundary` would write, without parsing it again for every message."""
+    header: BaseHeader = POLICY.header_factory(
+        "Content-Type", f'{content_type}; boundary="{_boundary(index)}"')
+    return header

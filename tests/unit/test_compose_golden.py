@@ -6,7 +6,8 @@ The golden files were written once from the composing code as it was before it w
 cheaper, and written again for one change only: multipart boundaries derived from the
 Message-ID instead of random ones; and once more for what clients read (every time with its
 zone, the client's language, only the configured agreement, clearer ladder and digest
-wording). A change that alters one byte of outgoing mail has to
+wording); and for fixed multipart boundaries (one per container level), whose Content-Type
+is parsed once instead of once per message. A change that alters one byte of outgoing mail has to
 regenerate them on purpose:
 
     .venv/bin/python -m tests.unit.test_compose_golden
