@@ -27,8 +27,8 @@ baseline. Then 10 new messages per mailbox are appended and, in rotating order:
   floor  in this process: per mailbox, sequentially, imapclient login + read-only SELECT +
          UID FETCH of the same header fields (imap._HEADER_ITEM, INTERNALDATE, FLAGS,
          RFC822.SIZE) of the 10 new messages; then stdlib smtplib sends the N × 10 messages
-         the window queued (`actions.raw` of a state DB, so the same bytes and recipients)
-         over ONE SMTP session.
+         the window queued (`actions_with_bytes.raw` of a state DB, so the same bytes and
+         recipients) over ONE SMTP session.
 
 Each contender's mail is delivered (Postfix → catch-all) before the next one starts.
 
@@ -379,7 +379,7 @@ class Outgoing:
 def sent_actions(state_file: Path) -> list[Outgoing]:
     db = sqlite3.connect(state_file)
     try:
-        rows = db.execute("SELECT envelope_from, recipients, raw FROM actions"
+        rows = db.execute("SELECT envelope_from, recipients, raw FROM actions_with_bytes"
                           " WHERE status = 'sent' ORDER BY id").fetchall()
     finally:
         db.close()

@@ -11,6 +11,7 @@ import pytest
 
 from boundary_mail.plan import BaselineRow
 from boundary_mail.store import SCHEMA_VERSION, FolderState, StateError, Store
+from boundary_mail.store.migrations import MIGRATIONS
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -60,6 +61,38 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     with pytest.raises(StateError, match="upgrade boundary-mail"):
         Store(path)
+
+
+def test_a_state_file_of_schema_6_keeps_its_queued_bytes(tmp_path: Path) -> None:
+    """Migration 7 moves each queued message's bytes into a table of their own, in place: a
+    message queued before the upgrade goes out after it with exactly its bytes, and a claim
+    and "sent" mark no longer rewrite them."""
+    path = tmp_path / "s.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (6)")
+        for version in range(1, 7):
+            db.executescript(MIGRATIONS[version])
+        db.execute(
+            "INSERT INTO actions (dedupe_key, kind, source_message_id, envelope_from,"
+            " recipients, outgoing_message_id, raw, reply_to, reply_kind, created_at)"
+            " VALUES ('auto_reply:<a@x>', 'auto_reply', '<a@x>', '', '[\"client@acme.test\"]',"
+            " '<bm.1@agency.test>', ?, 'client@acme.test', 'window', ?)",
+            (b"Subject: queued before\r\n\r\nbody", NOW.isoformat()),
+        )
+    db.close()
+
+    store = Store(path)
+
+    assert store.schema_version == SCHEMA_VERSION
+    (action,) = store.pending_actions()
+    assert action.raw == b"Subject: queued before\r\n\r\nbody"
+    assert store.claim(action, "drain-1")
+    store.mark_sent(action, NOW, "drain-1")
+    assert [(a.status, a.raw) for a in store.actions()] == [("sent", action.raw)]
+    columns = {row[1] for row in store._db.execute("PRAGMA table_info(actions)")}
+    assert "raw" not in columns and "status" in columns
+    store.close()
 
 
 def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:

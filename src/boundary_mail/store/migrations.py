@@ -6,7 +6,7 @@ newer version than SCHEMA_VERSION is refused (see `schema`).
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -199,5 +199,18 @@ MIGRATIONS: dict[int, str] = {
         imported_at TEXT NOT NULL,
         PRIMARY KEY (client, month)
     );
+    """,
+    # A queued message's bytes in a table of their own: claiming a message and marking it
+    # sent rewrote its whole row, bytes included (about 250 µs and 8 KB of write-ahead log
+    # per message sent). Reads that need the bytes go through the view.
+    7: """
+    CREATE TABLE action_bodies (
+        id INTEGER PRIMARY KEY REFERENCES actions (id),
+        raw BLOB NOT NULL
+    );
+    INSERT INTO action_bodies (id, raw) SELECT id, raw FROM actions;
+    ALTER TABLE actions DROP COLUMN raw;
+    CREATE VIEW actions_with_bytes AS
+        SELECT actions.*, action_bodies.raw FROM actions JOIN action_bodies USING (id);
     """,
 }

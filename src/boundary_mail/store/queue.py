@@ -1,7 +1,8 @@
 """The durable queue of outgoing mail.
 
-Every message is queued, with its exact bytes and final Message-ID, in the same transaction as
-the decision that asked for it, under a dedupe key that makes queuing it twice a no-op. What a
+Every message is queued, with its exact bytes (in a table of their own, so that claiming and
+marking it sent rewrite a short row) and final Message-ID, in the same transaction as the
+decision that asked for it, under a dedupe key that makes queuing it twice a no-op. What a
 successful send must also record (the auto-reply rate limit, the first-contact mark) is kept in
 typed columns beside it and applied in the same transaction as the "sent" mark.
 """
@@ -84,15 +85,21 @@ class Queue(Database):
     ) -> bool:
         """Queue one outgoing message; False when the same action was queued before."""
         effects = SendEffects.of(on_sent)
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO actions (dedupe_key, kind, source_message_id, envelope_from,"
-            " recipients, outgoing_message_id, raw, reply_to, reply_kind, note_to, welcomed,"
-            " ladder_step, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (dedupe_key, kind, source_message_id, envelope_from, json.dumps(list(recipients)),
-             outgoing_message_id, raw, effects.reply_to, effects.reply_kind, effects.note_to,
-             effects.welcomed, effects.ladder_step, iso(now)),
-        )
-        return cursor.rowcount == 1
+        with self.transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO actions (dedupe_key, kind, source_message_id,"
+                " envelope_from, recipients, outgoing_message_id, reply_to, reply_kind, note_to,"
+                " welcomed, ladder_step, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (dedupe_key, kind, source_message_id, envelope_from,
+                 json.dumps(list(recipients)), outgoing_message_id, effects.reply_to,
+                 effects.reply_kind, effects.note_to, effects.welcomed, effects.ladder_step,
+                 iso(now)),
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._db.execute("INSERT INTO action_bodies (id, raw) VALUES (?, ?)",
+                             (cursor.lastrowid, raw))
+        return True
 
     def action_status(self, dedupe_key: str) -> str | None:
         """pending | sending | sent | failed | uncertain; None when never queued."""
@@ -105,19 +112,22 @@ class Queue(Database):
         return row.fetchone() is not None
 
     def pending_actions(self) -> list[StoredAction]:
-        rows = self._db.execute("SELECT * FROM actions WHERE status = 'pending' ORDER BY id")
+        rows = self._db.execute(
+            "SELECT * FROM actions_with_bytes WHERE status = 'pending' ORDER BY id")
         return [_action(r) for r in rows]
 
     def uncertain_actions(self) -> list[StoredAction]:
         """Mail the server may or may not have: resent at most once, then left alone."""
-        rows = self._db.execute("SELECT * FROM actions WHERE status = 'uncertain' ORDER BY id")
+        rows = self._db.execute(
+            "SELECT * FROM actions_with_bytes WHERE status = 'uncertain' ORDER BY id")
         return [_action(r) for r in rows]
 
     def actions(self, kind: str | None = None) -> list[StoredAction]:
         if kind is None:
-            rows = self._db.execute("SELECT * FROM actions ORDER BY id")
+            rows = self._db.execute("SELECT * FROM actions_with_bytes ORDER BY id")
         else:
-            rows = self._db.execute("SELECT * FROM actions WHERE kind = ? ORDER BY id", (kind,))
+            rows = self._db.execute(
+                "SELECT * FROM actions_with_bytes WHERE kind = ? ORDER BY id", (kind,))
         return [_action(r) for r in rows]
 
     # -- claims: nothing is sent unless its claim is on disk ---------------------------------
@@ -126,7 +136,8 @@ class Queue(Database):
         written after the send): the server may have the message. They become 'uncertain'."""
         with self.transaction():
             rows = [_action(r) for r in self._db.execute(
-                "SELECT * FROM actions WHERE status = 'sending' AND claim IS NOT ?", (token,)
+                "SELECT * FROM actions_with_bytes WHERE status = 'sending' AND claim IS NOT ?",
+                (token,),
             )]
             self._db.execute(
                 "UPDATE actions SET status = 'uncertain', last_error = 'the process sending it"
@@ -139,8 +150,9 @@ class Queue(Database):
         """What this drain may send: pending mail, and uncertain mail of an earlier drain
         that was not resent yet (never twice in one drain, never more than once)."""
         rows = self._db.execute(  # routes and drafts go by IMAP (`routes`, `drafts`)
-            "SELECT * FROM actions WHERE kind NOT IN ('route', 'nudge_draft') AND (status ="
-            " 'pending' OR (status = 'uncertain' AND resends = 0 AND claim IS NOT ?)) ORDER BY id",
+            "SELECT * FROM actions_with_bytes WHERE kind NOT IN ('route', 'nudge_draft') AND"
+            " (status = 'pending' OR (status = 'uncertain' AND resends = 0 AND claim IS NOT ?))"
+            " ORDER BY id",
             (token,),
         )
         return [_action(r) for r in rows]
@@ -148,7 +160,7 @@ class Queue(Database):
     def pending_with_keys(self, dedupe_keys: Iterable[str]) -> list[StoredAction]:
         """The pending mail (sent by SMTP) among these queue keys, oldest first."""
         return sorted((_action(r) for r in self._rows(
-            "SELECT * FROM actions WHERE dedupe_key IN ({marks}) AND status = 'pending'"
+            "SELECT * FROM actions_with_bytes WHERE dedupe_key IN ({marks}) AND status = 'pending'"
             " AND kind NOT IN ('route', 'nudge_draft')", dedupe_keys,
         )), key=lambda action: action.id)
 

@@ -53,7 +53,7 @@ class Routes(Database):
     def due_routes(self, token: str) -> list[StoredAction]:
         """Routes by IMAP still to append (not those this run claimed already)."""
         rows = self._db.execute(
-            f"SELECT * FROM actions WHERE {_DUE} AND claim IS NOT ? ORDER BY id",  # noqa: S608
+            f"SELECT * FROM actions_with_bytes WHERE {_DUE} AND claim IS NOT ? ORDER BY id",  # noqa: S608
             (token,),
         )
         return [_action(r) for r in rows]
@@ -70,10 +70,12 @@ class Routes(Database):
     def mark_routed(self, action: StoredAction, now: datetime, token: str) -> None:
         """The original is in the target inbox: recorded as sent, its bytes dropped."""
         with self.transaction():
-            self._db.execute(
-                "UPDATE actions SET status = 'sent', sent_at = ?, last_error = '', raw = x''"
+            cursor = self._db.execute(
+                "UPDATE actions SET status = 'sent', sent_at = ?, last_error = ''"
                 " WHERE id = ? AND claim = ?", (iso(now), action.id, token),
             )
+            if cursor.rowcount == 1:
+                self._db.execute("UPDATE action_bodies SET raw = x'' WHERE id = ?", (action.id,))
 
     def source_copy(self, message_id: str) -> SourceCopy | None:
         """The first decided copy of a message: the one its route was decided on."""

@@ -121,7 +121,7 @@ class Waits(Database):
     # -- nudges by draft: claimed, appended once, recorded -----------------------------------
     def due_drafts(self, token: str) -> list[StoredAction]:
         rows = self._db.execute(
-            f"SELECT * FROM actions WHERE {_DRAFT_DUE} AND claim IS NOT ? ORDER BY id",  # noqa: S608
+            f"SELECT * FROM actions_with_bytes WHERE {_DRAFT_DUE} AND claim IS NOT ? ORDER BY id",  # noqa: S608
             (token,))
         return [_action(r) for r in rows]
 
@@ -143,8 +143,8 @@ class Waits(Database):
     # -- nudges by mail: a copy in the member's Sent folder, once ------------------------------
     def unfiled_nudges(self) -> list[StoredAction]:
         """Nudges sent by mail whose copy is not yet in their member's Sent folder."""
-        rows = self._db.execute("SELECT * FROM actions WHERE kind = 'nudge' AND status = 'sent'"
-                                " AND filed_at IS NULL ORDER BY id")
+        rows = self._db.execute("SELECT * FROM actions_with_bytes WHERE kind = 'nudge'"
+                                " AND status = 'sent' AND filed_at IS NULL ORDER BY id")
         return [_action(r) for r in rows]
 
     def mark_filed(self, action: StoredAction, now: datetime) -> None:
