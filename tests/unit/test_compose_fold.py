@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email.policy
 
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from boundary_mail.compose_mime import on_one_line
@@ -38,7 +38,10 @@ SAMPLES = [
 def test_a_header_on_one_line_folds_as_the_email_package_folds_it(
     name: str, value: str, policy: email.policy.EmailPolicy,
 ) -> None:
-    header = email.policy.default.header_factory(name, value)
+    try:
+        header = email.policy.default.header_factory(name, value)
+    except Exception:  # the email package's parser gives up on some garbage ("<", ":;0"),
+        reject()  # each way its own (HeaderParseError, IndexError, AttributeError)
     fast = on_one_line(header, policy)
     if fast is not None:
         assert fast == header.fold(policy=policy)
