@@ -379,7 +379,9 @@ class Outgoing:
 def sent_actions(state_file: Path) -> list[Outgoing]:
     db = sqlite3.connect(state_file)
     try:
-        rows = db.execute("SELECT envelope_from, recipients, raw FROM actions_with_bytes"
+        view = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'actions_with_bytes'")
+        table = "actions_with_bytes" if view.fetchone() else "actions"  # before migration 7
+        rows = db.execute(f"SELECT envelope_from, recipients, raw FROM {table}"  # noqa: S608
                           " WHERE status = 'sent' ORDER BY id").fetchall()
     finally:
         db.close()

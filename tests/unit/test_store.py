@@ -95,6 +95,29 @@ def test_a_state_file_of_schema_6_keeps_its_queued_bytes(tmp_path: Path) -> None
     store.close()
 
 
+def test_a_drain_switches_to_unsynced_commits_once_and_back_for_a_window_commit(
+    store: Store,
+) -> None:
+    """Claims and "sent" marks are not synced one by one; the PRAGMA that says so is issued
+    when the mode changes, not twice around every claim and mark, and the next ordinary
+    transaction (a window's decisions) is synced again (synchronous=FULL is 2)."""
+    for n in range(5):
+        queue(store, key=f"auto_reply:<{n}@x>")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+
+    for action in store.pending_actions():
+        assert store.claim(action, "drain-1")
+        store.mark_sent(action, NOW, "drain-1", synced=False)
+    relaxed = [s for s in statements if s.startswith("PRAGMA synchronous")]
+    with store.transaction():
+        mode = store._db.execute("PRAGMA synchronous").fetchone()[0]
+
+    assert relaxed == ["PRAGMA synchronous=NORMAL"]
+    assert mode == 2
+    assert [a.status for a in store.actions()] == ["sent"] * 5
+
+
 def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         queue(store)

@@ -188,6 +188,8 @@ class Database:
             self._db.execute("PRAGMA cache_size=-16384")
             self._db.row_factory = sqlite3.Row
             self._depth = 0
+            self._relaxed = 0  # inside relaxed_sync: the next transaction is not synced
+            self._synchronous = "FULL"  # as the connection is set now
             self._migrate()
         except sqlite3.Error as exc:
             self._db.close()
@@ -236,6 +238,7 @@ class Database:
                 self._depth -= 1
             return
         try:
+            self._set_synchronous("NORMAL" if self._relaxed else "FULL")
             self._db.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
@@ -262,13 +265,21 @@ class Database:
 
     @contextmanager
     def relaxed_sync(self) -> Iterator[None]:
-        """Commits that survive the death of the process but are not synced to disk one by
-        one (WAL with synchronous=NORMAL); `sync` makes everything before it durable."""
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        """Transactions that survive the death of the process but are not synced to disk one
+        by one (WAL with synchronous=NORMAL); `sync`, or the next synced commit (which syncs
+        the whole log), makes everything before it durable."""
+        self._relaxed += 1
         try:
             yield
         finally:
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._relaxed -= 1
+
+    def _set_synchronous(self, mode: str) -> None:
+        """Switched only when it changes: a drain's claims and marks follow one another, and
+        the PRAGMA pair around each cost about as much as the claim itself."""
+        if mode != self._synchronous:
+            self._db.execute(f"PRAGMA synchronous={mode}")
+            self._synchronous = mode
 
     def sync(self) -> None:
         """Sync the write-ahead log to disk: every commit so far survives a power cut. When
