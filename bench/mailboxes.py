@@ -238,7 +238,7 @@ def empty_catchall(env: dict[str, str]) -> None:
     Emptying it by hand costs the contender that follows: until 2026-12-01 (morning) its
     files were deleted behind Dovecot's back, which left every message in `dovecot-uidlist`
     (53,000 stale lines, 40 ms of Dovecot CPU a delivery); expunging it over IMAP (until
-    2026-12-01, evening) left a 1-2 MB transaction log and a long uidlist, and a delivery
+    2026-12-01, midday) left a 1-2 MB transaction log and a long uidlist, and a delivery
     cost 3.4 ms of LMTP CPU instead of 1.9 ms in a fresh mailbox, on the cores the
     contenders run on."""
     shutil.rmtree(catchall_dir(env), ignore_errors=True)
