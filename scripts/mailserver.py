@@ -17,7 +17,8 @@ extra users stay until the data directory is removed). Postfix delivers
 agency.test over LMTP to Dovecot and rewrites every other recipient to
 catchall+LOCAL=DOMAIN@agency.test (the original recipient stays visible in the address
 extension and in Delivered-To). Postfix has no smtp client service and every outbound
-transport is `error:`, so nothing can leave the machine.
+transport is `error:`, so nothing can leave the machine. Mail from the envelope sender
+refused-at-data@agency.test is refused at the DATA command.
 
     python3 scripts/mailserver.py up [imap|smtp]     create once, start, wait until answering
     python3 scripts/mailserver.py down [imap|smtp]
@@ -520,6 +521,9 @@ smtpd_sasl_security_options = noanonymous
 smtpd_sasl_tls_security_options = noanonymous
 smtpd_client_restrictions = permit_sasl_authenticated, reject
 smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+# One envelope sender is refused at the DATA command (not at MAIL or RCPT), for the tests of
+# a client that must reset the transaction after such a refusal.
+smtpd_data_restrictions = check_sender_access regexp:{lay.postfix}/refused_at_data
 
 # Retry soon after a Dovecot outage instead of in minutes.
 queue_run_delay = 2s
@@ -569,6 +573,9 @@ def postfix_tables(lay: Layout, users: Iterable[str]) -> dict[Path, str]:
             f"if !/@{domain_re}$/\n"
             f"/^(.*)@([^@]*)$/ catchall+${{1}}=${{2}}@{DOMAIN}\n"
             "endif\n"
+        ),
+        lay.postfix / "refused_at_data": (
+            f"/^refused-at-data@{domain_re}$/ REJECT 5.7.1 this sender is refused at DATA\n"
         ),
     }
 

@@ -112,6 +112,10 @@ class Session:
             # RFC 5321 §4.5.3.2: up to 10 minutes for the answer to the final dot.
             await self._client.data(raw, timeout=self._smtp.final_reply_timeout_seconds)
         except aiosmtplib.SMTPDataError as exc:
+            # Refused at DATA, the envelope stays open on the server (the next MAIL would
+            # get 503); after the final dot the reset is harmless.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await self._client.rset()
             raise self._refused(exc.code, exc.message) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise MaybeDelivered(

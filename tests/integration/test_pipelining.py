@@ -59,8 +59,9 @@ def _mail(n: int, *, to: str = "ann@agency.test", body: str | None = None) -> by
 
 
 def _send_all(config: SmtpConfig, password: str,
-              messages: Sequence[tuple[bytes, Sequence[str]]], *, p: Proxy | None = None,
-              chained: bool = False) -> list[Exception | list[str] | None]:
+              messages: Sequence[tuple[bytes, Sequence[str]] | Message], *,
+              p: Proxy | None = None, chained: bool = False,
+              ) -> list[Exception | list[str] | None]:
     """Send each message over one session (`chained`: naming the next one, as the outbox
     does); what each send raised, or the recipients it says were passed over (None: taken
     for all). With `p`, the client turns the sends took are appended to `_taken` (set-up
@@ -68,7 +69,7 @@ def _send_all(config: SmtpConfig, password: str,
 
     async def run() -> list[Exception | list[str] | None]:
         outcomes: list[Exception | list[str] | None] = []
-        queue = [Message(raw, recipients) for raw, recipients in messages]
+        queue = [Message(*m) for m in messages]
         async with smtp.session(config, password) as session:
             before = p.turns[-1] if p else 0
             for n, message in enumerate(queue):
@@ -172,6 +173,25 @@ def test_every_recipient_refused_is_refused_for_good_and_the_session_goes_on(
     assert sent is None
     assert list(_delivered(mailserver, "ann", 1)) == ["<pipelined-2@agency.test>"]
     assert smtp_proxy.accepted == 1  # one connection carried both
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_message_refused_at_data_is_refused_for_good_and_the_next_one_goes_out(
+    agency: Agency, mailserver: Any, smtp_proxy: Proxy, pipelining: bool,
+) -> None:
+    """The test Postfix refuses one envelope sender at the DATA command, after MAIL and RCPT
+    were taken. The transaction is reset then: without RSET the next MAIL gets "503 nested
+    MAIL command", and the message after it would be refused for good."""
+    config = _config(agency, smtp_proxy, pipelining=pipelining)
+    refused, sent = _send_all(config, mailserver.users["assistant"], [
+        Message(_mail(1), ["ann@agency.test"], "refused-at-data@agency.test"),
+        (_mail(2), ["ann@agency.test"]),
+    ])
+    assert isinstance(refused, smtp.SendRefused)
+    assert "554 5.7.1" in str(refused) and "refused at DATA" in str(refused)
+    assert sent is None
+    assert list(_delivered(mailserver, "ann", 1)) == ["<pipelined-2@agency.test>"]
+    assert smtp_proxy.accepted == 1
 
 
 @pytest.mark.parametrize("pipelining", [True, False])
